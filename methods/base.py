@@ -1,0 +1,75 @@
+"""The contract every method fulfils: fit on training images, embed any images.
+
+The runner owns the data and the protocol; a method only sees :class:`ImageSet`
+objects and a :class:`RunContext`, so a method cannot peek at test galleries.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from reidbench.data.imageset import ImageSet
+
+
+@dataclass
+class RunContext:
+    """What the runner lends a method: seed, device, cache and a work folder."""
+
+    seed: int = 0
+    device: str = "cpu"
+    cache_dir: Path = Path(".cache")
+    work_dir: Path = Path(".cache/work")
+    dataset_fingerprint: str = ""
+    progress: bool = True
+    resume: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def cached(self, namespace: str, key: dict[str, Any], images: ImageSet,
+               compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return ``compute()`` for ``images``, cached on disk by key and dataset.
+
+        The file name hashes the key, the dataset fingerprint and the image
+        listing, so any change to one of them recomputes.
+        """
+        blob = json.dumps({"key": key, "data": self.dataset_fingerprint,
+                           "images": images.key()}, sort_keys=True, default=str)
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        path = Path(self.cache_dir) / namespace / f"{digest}.npy"
+        if path.exists():
+            return np.load(path)
+        value = np.asarray(compute())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{id(value)}.npy")
+        np.save(tmp, value)
+        tmp.replace(path)
+        return value
+
+
+class Method(abc.ABC):
+    """A re-identification method: learns from training images, embeds images.
+
+    Subclasses set ``distance`` when Euclidean distance between embeddings is not
+    the right ranking (``"cosine"`` or ``"neg_dot"``).
+    """
+
+    distance: ClassVar[str] = "euclidean"
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = dict(config)
+
+    def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
+        """Learn from ``train`` (and select on ``val``); the default learns nothing."""
+
+    @abc.abstractmethod
+    def embed(self, images: ImageSet, ctx: RunContext) -> np.ndarray:
+        """Return an N x D float array, one row per image of ``images``."""
+
+    def provenance(self) -> dict[str, Any]:
+        """Extra facts for the result file (training steps, checkpoints, ...)."""
+        return {}

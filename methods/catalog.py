@@ -1,0 +1,2 @@
+"""Imports every built-in method module so that their decorators register them."""
+import reidbench.methods.handcrafted.methods  # noqa: F401

@@ -1,0 +1,1 @@
+"""Deep methods: the shared training engine, cmGAN and Wu et al. baselines."""

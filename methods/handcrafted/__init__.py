@@ -1,0 +1,1 @@
+"""Hand-crafted features (HOG, LOMO) and cross-modality matchers."""

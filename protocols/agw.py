@@ -1,0 +1,45 @@
+"""Compatibility mode: the AGW code lineage's seeded gallery (``mangye16/Cross-Modal-Re-ID-baseline``).
+
+Not the official protocol; offered so numbers can be set beside the many papers
+descending from AGW. Trial t seeds ``random.Random(t)`` and walks the test IDs
+(ascending) then the gallery cameras, drawing ``choice`` from each (camera, ID)
+folder's sorted files: ID-major order. AGW defines single-shot only; reidbench's
+multi-shot here draws ``sample(files, 10)`` from the same stream and is labelled
+as its own convention.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from reidbench.data.sysu import SysuDataset
+from reidbench.protocols.base import Galleries, Protocol, pool_offsets
+from reidbench.protocols.settings import Setting
+
+AGW_SEEDED = "agw_seeded"
+
+
+class SysuAgw(Protocol):
+    name = "sysu-agw"
+    label = "AGW-lineage seeded galleries (random.Random(trial)); not the official protocol"
+
+    def _galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
+        offsets = pool_offsets(data)
+        indices = []
+        for t in range(trials):
+            rng = random.Random(t)
+            rows = []
+            for pid in data.ids("test"):
+                for cam in setting.gallery_cams:
+                    n = data.count(cam, pid)
+                    if not n:
+                        continue
+                    if setting.num_shots == 1:
+                        picks = [rng.choice(range(n))]
+                    else:
+                        picks = rng.sample(range(n), min(n, setting.num_shots))
+                    rows.extend(offsets[(cam, pid)] + k for k in picks)
+            indices.append(np.asarray(rows, dtype=np.int64))
+        note = "" if setting.num_shots == 1 else "multi-shot is reidbench's convention (AGW defines single-shot only)"
+        return Galleries(tuple(indices), AGW_SEEDED, note)

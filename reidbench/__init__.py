@@ -1,0 +1,1 @@
+"""reidbench: cross-modality (RGB-IR) person re-identification benchmark."""

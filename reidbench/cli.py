@@ -1,0 +1,203 @@
+"""Command line: ``reidbench run | table | eval | list | data synth | features``.
+
+User mistakes end with one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from reidbench.errors import ReidbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ReidbenchError(f"{self.prog}: {message}")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reidbench", description="RGB-IR person re-identification benchmark (SYSU-MM01).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
+    run.add_argument("--methods", required=True, type=_csv, help="comma-separated method names (see `list`)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
+    where.add_argument("--dataset", help="a named dataset: synthetic-small (default), synthetic-tiny, synthetic-full")
+    run.add_argument("--protocol", default="sysu", help="sysu (official, default) or sysu-agw")
+    run.add_argument("--modes", type=_csv, default=["all", "indoor"])
+    run.add_argument("--shots", type=_csv, default=["single", "multi"])
+    run.add_argument("--trials", type=int, default=10)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--results", type=Path, help="results folder (default: results/<dataset name>)")
+    run.add_argument("--cache", type=Path, help="cache folder (default: ~/.cache/reidbench/cache)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                     help="override a config value (repeatable)")
+    run.add_argument("--resume", action="store_true", help="continue interrupted training from its checkpoint")
+    run.add_argument("--no-progress", action="store_true")
+
+    table = sub.add_parser("table", help="print a Table-1-style report of a results folder")
+    table.add_argument("--results", type=Path, default=Path("results/synthetic-small"))
+    table.add_argument("--format", default="markdown", help="markdown, latex, csv or html")
+    table.add_argument("--protocol", default="sysu")
+    table.add_argument("--std", action="store_true", help="show mean ± std over the trials")
+    table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows")
+    table.add_argument("--minp", action="store_true", help="add mINP columns")
+
+    ev = sub.add_parser("eval", help="evaluate your own features (npz with features and paths)")
+    ev.add_argument("--features", type=Path, required=True)
+    ev.add_argument("--protocol", default="sysu")
+    ev.add_argument("--trials", type=int, default=10)
+    ev.add_argument("--distance", default="euclidean", help="euclidean, cosine or neg_dot")
+    ev.add_argument("--data", type=Path, help="take the test IDs from this dataset's exp/test_id.txt")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub.add_parser("list", help="list the registered methods")
+
+    data = sub.add_parser("data", help="dataset tools")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    synth = data_sub.add_parser("synth", help="write a synthetic SYSU-MM01 replica")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--preset", default="small", help="tiny, small or full")
+    synth.add_argument("--seed", type=int, default=0)
+
+    feats = sub.add_parser("features", help="extract a hand-crafted descriptor for every image of a folder")
+    feats.add_argument("--method", required=True, help="lomo or hog")
+    feats.add_argument("--images", type=Path, required=True)
+    feats.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args) or 0
+    except ReidbenchError as exc:
+        print(f"reidbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reidbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reidbench.registry import get_method
+    from reidbench.report import build_table, caption_for, render
+    from reidbench.runner import RunOptions, run
+    from reidbench.store import load_results
+
+    overrides = parse_overrides(args.overrides, args.methods, lambda n: get_method(n).config)
+    opts = RunOptions(methods=args.methods, data=args.data, dataset=args.dataset, protocol=args.protocol,
+                      modes=tuple(args.modes), shots=tuple(args.shots), trials=args.trials, seed=args.seed,
+                      device=args.device, results=args.results, cache=args.cache, overrides=overrides,
+                      progress=not args.no_progress, resume=args.resume)
+    written = run(opts)
+    if written:
+        results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
+        print()
+        print(render(build_table(results, args.protocol), "markdown", caption_for(results, args.protocol)))
+        print()
+        for path in written:
+            print(f"reidbench: wrote {path}")
+    return 0
+
+
+def parse_overrides(items: list[str], methods: list[str], defaults_of) -> dict[str, dict[str, Any]]:
+    """``[METHOD:]KEY=VALUE`` -> {method: {key: value}}; a bare key goes to every method that has it."""
+    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for item in items:
+        target, _, assignment = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ReidbenchError(f"--set expects [METHOD:]KEY=VALUE, got '{item}'")
+        if target:
+            if target not in out:
+                raise ReidbenchError(f"--set names method '{target}', which is not in --methods")
+            out[target][key] = value
+            continue
+        owners = [m for m in methods if key in defaults_of(m)]
+        if not owners:
+            raise ReidbenchError(f"--set {key}: no selected method has a config key '{key}'")
+        for m in owners:
+            out[m][key] = value
+    return out
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from reidbench.report import build_table, caption_for, render
+    from reidbench.store import load_results
+
+    results = load_results(args.results)
+    if not results:
+        raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first")
+    frame = build_table(results, args.protocol, with_paper=args.with_paper, std=args.std, minp=args.minp)
+    print(render(frame, args.format, caption_for(results, args.protocol)))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from reidbench.data.sysu import load_sysu
+    from reidbench.evaluation import METRICS
+    from reidbench.external import evaluate_feature_file
+    from reidbench.protocols import get_protocol
+
+    get_protocol(args.protocol)
+    if args.distance not in METRICS:
+        raise ReidbenchError(f"unknown distance '{args.distance}' (known: {', '.join(METRICS)})")
+    test_ids = load_sysu(args.data).ids("test") if args.data else None
+    out = evaluate_feature_file(args.features, args.protocol, args.trials, args.distance, test_ids)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for key, res in out.items():
+        print(f"{key:14s} r1 {res['r1']:6.2f}  r5 {res['r5']:6.2f}  r10 {res['r10']:6.2f}  r20 {res['r20']:6.2f}  "
+              f"mAP {res['mAP']:6.2f}  mINP {res['mINP']:6.2f}  valid probes {res['num_valid_probes']}  "
+              f"[{res['gallery_source']}]")
+    notes = sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]})
+    print(f"protocol {args.protocol}, {args.trials} trials, distance {args.distance}; trial table: "
+          f"{next(iter(out.values()))['gallery_source']}" + (f" ({'; '.join(notes)})" if notes else ""))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from reidbench.registry import all_methods
+
+    specs = all_methods()
+    width = max(len(n) for n in specs)
+    for name, spec in specs.items():
+        print(f"{name:{width}s}  {spec.family:11s}  {spec.label}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from reidbench.data.synth import generate
+
+    path = generate(args.out, preset=args.preset, seed=args.seed, progress=True)
+    print(f"reidbench: wrote {path}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from reidbench.methods.handcrafted.export import export_features
+
+    path = export_features(args.method, args.images, args.out)
+    print(f"reidbench: wrote {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "table": cmd_table, "eval": cmd_eval, "list": cmd_list,
+            "data": cmd_data, "features": cmd_features}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset readers and the synthetic SYSU-MM01 replica."""

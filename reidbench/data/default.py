@@ -1,0 +1,34 @@
+"""The embedded default dataset: the synthetic replica, generated on first use."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.errors import ReidbenchError
+
+DATASETS = {"synthetic-small": "small", "synthetic-tiny": "tiny", "synthetic-full": "full"}
+DEFAULT_DATASET = "synthetic-small"
+SYNTH_SEED = 0
+
+
+def cache_home() -> Path:
+    """``$REIDBENCH_HOME`` or ``$XDG_CACHE_HOME/reidbench`` (``~/.cache/reidbench``)."""
+    if os.environ.get("REIDBENCH_HOME"):
+        return Path(os.environ["REIDBENCH_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reidbench"
+
+
+def named_dataset(name: str, progress: bool = True) -> SysuDataset:
+    """A synthetic dataset by name, generated into the cache the first time."""
+    if name not in DATASETS:
+        raise ReidbenchError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)}; or use --data ROOT)")
+    root = cache_home() / "datasets" / f"{name}-seed{SYNTH_SEED}"
+    if not root.exists():
+        from reidbench.data.synth import generate
+
+        print(f"reidbench: generating the {name} dataset into {root} (first use only)")
+        root.parent.mkdir(parents=True, exist_ok=True)
+        generate(root, preset=DATASETS[name], seed=SYNTH_SEED, progress=progress)
+    return load_sysu(root, name=name)

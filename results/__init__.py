@@ -1,0 +1,1 @@
+"""Published numbers (paper Table 1) shipped as data."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny synthetic dataset and the real dataset's full layout (listing only)."""
+from __future__ import annotations
+
+import csv
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.data.synth import generate
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Keep the user's cache out of tests."""
+    monkeypatch.setenv("REIDBENCH_HOME", str(tmp_path_factory.getbasetemp() / "home"))
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("data") / "tiny", preset="tiny", seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_root) -> SysuDataset:
+    return load_sysu(tiny_root)
+
+
+def _official(name: str) -> np.ndarray:
+    with resources.as_file(resources.files("reidbench.protocols").joinpath("official", name)) as p:
+        return scipy.io.loadmat(p)["id"].ravel().astype(int)
+
+
+@pytest.fixture(scope="session")
+def full_layout() -> SysuDataset:
+    """The real SYSU-MM01 listing (from image_counts.csv), without images."""
+    with resources.files("reidbench.protocols").joinpath("official", "image_counts.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    files = {(int(r["cam"]), int(r["pid"])): tuple(f"cam{r['cam']}/{int(r['pid']):04d}/{k:04d}.jpg"
+                                                     for k in range(1, int(r["n_images"]) + 1)) for r in rows}
+    splits = {"train": tuple(sorted(_official("train_id.mat"))), "val": (),
+              "test": tuple(sorted(_official("test_id.mat")))}
+    return SysuDataset(Path("/nonexistent"), files, splits, name="full-layout")

@@ -1,0 +1,76 @@
+"""Protocol sizes on the real layout, trial tables, and identical galleries across methods."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidbench.evaluation import evaluate_galleries
+from reidbench.protocols import ALL_SETTINGS, Setting, get_protocol
+from reidbench.protocols.sysu import OFFICIAL, SEEDED, official_table, seeded_table
+from reidbench.errors import ReidbenchError
+
+EXPECTED = {"all-single": 301, "all-multi": 3010, "indoor-single": 112, "indoor-multi": 1120}
+
+
+def test_official_sizes_on_the_full_layout(full_layout):
+    sysu = get_protocol("sysu")
+    probes, pool = sysu.probes(full_layout), sysu.pool(full_layout)
+    assert len(probes) == 3803 and set(probes.cams) == {3, 6}
+    assert len(pool) == 6775
+    for setting in ALL_SETTINGS:
+        gal = sysu.galleries(full_layout, setting, 10)
+        assert gal.source == OFFICIAL
+        assert [len(g) for g in gal.indices] == [EXPECTED[setting.key]] * 10
+        assert len(set(pool.pids[gal.indices[0]])) == (96 if setting.mode == "all" else 56)
+
+
+def test_valid_probe_counts(full_layout):
+    sysu = get_protocol("sysu")
+    probes, pool = sysu.probes(full_layout), sysu.pool(full_layout)
+    rng = np.random.default_rng(0)
+    q, g = rng.normal(size=(len(probes), 4)), rng.normal(size=(len(pool), 4))
+    for mode, valid in (("all", 3803), ("indoor", 2208)):
+        gal = sysu.galleries(full_layout, Setting(mode, "single"), 1).indices
+        m = evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams, list(gal))[0]
+        assert m.num_valid == valid
+
+
+def test_trial_i_is_row_i_plus_one_of_the_official_table(full_layout):
+    sysu = get_protocol("sysu")
+    pool = sysu.pool(full_layout)
+    gal = sysu.galleries(full_layout, Setting("all", "single"), 10)
+    table = official_table()
+    first_pid = full_layout.ids("test")[0]  # camera 1 comes first, then ascending IDs
+    for t in (0, 9):
+        k = table[(1, first_pid)][t, 0]  # 1-based position in the sorted folder
+        assert pool.paths[gal.indices[t][0]] == f"cam1/{first_pid:04d}/{k:04d}.jpg"
+    assert not np.array_equal(gal.indices[0], gal.indices[1])
+
+
+def test_small_datasets_get_a_labelled_seeded_table(tiny):
+    gal = get_protocol("sysu").galleries(tiny, Setting("all", "multi"), 10)
+    assert gal.source == SEEDED and "seeded" in gal.note
+    again = get_protocol("sysu").galleries(tiny, Setting("all", "multi"), 10)
+    assert all(np.array_equal(a, b) for a, b in zip(gal.indices, again.indices))
+    table = seeded_table(tiny)
+    for (cam, pid), perm in table.items():
+        assert perm.shape == (10, tiny.count(cam, pid))
+        assert all(sorted(row) == list(range(1, perm.shape[1] + 1)) for row in perm)
+
+
+def test_agw_mode_is_seeded_and_id_major(full_layout):
+    agw = get_protocol("sysu-agw")
+    pool = agw.pool(full_layout)
+    gal = agw.galleries(full_layout, Setting("all", "single"), 10)
+    assert gal.source == "agw_seeded" and len(gal.indices[0]) == 301
+    pids = pool.pids[gal.indices[0]]
+    assert np.all(np.diff(pids) >= 0)  # ID-major, unlike the official camera-major order
+    assert np.array_equal(gal.indices[3], agw.galleries(full_layout, Setting("all", "single"), 10).indices[3])
+    assert "convention" in agw.galleries(full_layout, Setting("all", "multi"), 1).note
+
+
+def test_bad_protocol_options(full_layout):
+    with pytest.raises(ReidbenchError, match="unknown protocol 'sysu-offical'.*did you mean sysu"):
+        get_protocol("sysu-offical")
+    with pytest.raises(ReidbenchError, match="--trials"):
+        get_protocol("sysu").galleries(full_layout, Setting("all", "single"), 11)
