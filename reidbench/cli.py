@@ -134,9 +134,11 @@ def parse_overrides(items: list[str], methods: list[str], defaults_of) -> dict[s
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from reidbench.report import build_table, caption_for, render
+    from reidbench.report import FORMATS, build_table, caption_for, render
     from reidbench.store import load_results
 
+    if args.format not in FORMATS:
+        raise ReidbenchError(f"unknown format '{args.format}' (known: {', '.join(FORMATS)})")
     results = load_results(args.results)
     if not results:
         raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first")

@@ -176,7 +176,7 @@ def _evaluate(fast: np.ndarray, gal: np.ndarray, q_pids: np.ndarray, q_cams: np.
     for place in np.unique(q_loc):
         rows = np.flatnonzero(q_loc == place)
         cols = gal[g_loc != place]
-        first = _Stage(lambda r, c: fast[np.ix_(r, c)])
+        first = _Stage(lambda r, c: _take(fast, r, c))
         id_rank[rows], ap[rows], inp[rows] = _rank_rows(rows, cols, q_pids, pool_pids, [first, *stages])
 
     valid = id_rank >= 0
@@ -194,17 +194,27 @@ def _rank_rows(rows: np.ndarray, cols: np.ndarray, q_pids: np.ndarray, pool_pids
     rank = np.empty(len(rows), dtype=np.int64)
     ap, inp = np.empty(len(rows)), np.empty(len(rows))
     todo = np.arange(len(rows))
-    g_pids = pool_pids[cols]
+    # Vectorised stages depend on the gallery as a set: group it by identity once.
+    by_id = cols[np.argsort(pool_pids[cols], kind="stable")]
     for stage in stages:
-        sub = stage.fetch(rows[todo], cols)
+        sub = stage.fetch(rows[todo], by_id)
         tol = stage.tolerance(rows[todo]) if stage.tolerance else None
-        rank[todo], ap[todo], inp[todo], tied = _rank_block(sub, q_pids[rows[todo]], g_pids, tol)
-        sub, todo = sub[tied], todo[tied]
+        rank[todo], ap[todo], inp[todo], tied = _rank_block(sub, q_pids[rows[todo]], pool_pids[by_id], tol)
+        todo = todo[tied]
         if len(todo) == 0:
-            break
-    for i, j in enumerate(todo):  # genuine ties: rank exactly as the reference code
-        rank[j], ap[j], inp[j] = _rank_row_literal(np.asarray(sub[i], np.float64), q_pids[rows[j]], g_pids)
+            return rank, ap, inp
+    exact = stages[-1].fetch(rows[todo], cols)  # genuine ties: gallery order decides
+    for i, j in enumerate(todo):
+        rank[j], ap[j], inp[j] = _rank_row_literal(np.asarray(exact[i], np.float64), q_pids[rows[j]],
+                                                   pool_pids[cols])
     return rank, ap, inp
+
+
+def _take(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows][:, cols]``, slicing instead of copying when the rows are contiguous."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return np.take(matrix[rows[0]:rows[-1] + 1], cols, axis=1)
+    return matrix[np.ix_(rows, cols)]
 
 
 def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: np.ndarray | None = None
@@ -232,7 +242,8 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     # Identity level: the best distance of each gallery identity.
     order = np.argsort(g_idx, kind="stable")
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    best = np.minimum.reduceat(d[:, order], starts, axis=1)
+    grouped = np.all(g_idx[1:] >= g_idx[:-1])
+    best = np.minimum.reduceat(d if grouped else d[:, order], starts, axis=1)
     true_best = best[np.arange(n), qi][:, None]
     rank[valid_rows] = (best < true_best).sum(1)
     id_tie = (np.abs(best - true_best) <= t).sum(1) > 1
@@ -243,18 +254,21 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     members[g_idx[order], np.arange(n_g) - starts[g_idx[order]]] = order
     padded = np.concatenate([d, np.full((n, 1), np.inf, dtype=d.dtype)], axis=1)
     true_d = np.sort(np.take_along_axis(padded, members[qi], axis=1), axis=1)
-    sorted_d, below_all = _sort_and_locate(d, true_d)
     n_true = counts[qi]
+    t_row = t[:, 0]
+    below_all, upto_all = _count_below(d, true_d, n_true, t_row)
     k = np.arange(1, t_max + 1)[None, :]
     in_range = k <= n_true[:, None]
     first_equal = _true_matches_below(true_d)
     rank_k = k + (below_all - first_equal)
     ap[valid_rows] = np.where(in_range, k / rank_k, 0.0).sum(1) / n_true
     inp[valid_rows] = n_true / rank_k[np.arange(n), n_true - 1]
-    if tol is None:
-        img_tie = _tie_with_negative(sorted_d, true_d, below_all, first_equal, in_range)
-    else:
-        img_tie = _near_tie_with_negative(sorted_d, true_d, t[:, 0], in_range)
+    # A negative within the tolerance of a true match: more values in its window
+    # than true matches are.
+    lo, hi = true_d - t_row[:, None], true_d + t_row[:, None]
+    trues_in_window = ((true_d[:, None, :] >= lo[:, :, None]) & (true_d[:, None, :] <= hi[:, :, None])
+                       & in_range[:, None, :]).sum(2)
+    img_tie = ((upto_all - below_all > trues_in_window) & in_range).any(1)
     tied[valid_rows] = id_tie | img_tie
     return rank, ap, inp, tied
 
@@ -267,52 +281,28 @@ def _true_matches_below(true_d: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(new_value, k0, 0), axis=1)
 
 
-def _tie_with_negative(sorted_d: np.ndarray, true_d: np.ndarray, below_all: np.ndarray,
-                       first_equal: np.ndarray, in_range: np.ndarray) -> np.ndarray:
-    """Rows where some negative has exactly the distance of a true match.
+def _count_below(d: np.ndarray, true_d: np.ndarray, n_true: np.ndarray, tol: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per true-match distance t_k: how many gallery values lie below t_k - tol,
+    and how many lie at or below t_k + tol (true matches included).
 
-    The sorted row holds, from ``below_all`` on, the run of values equal to t_k;
-    if that run is longer than the true matches equal to t_k, a negative is in it.
+    Only values up to the largest true match matter, so each row sorts just
+    those; rows are split over both cores (numpy releases the GIL).
     """
-    t_max = true_d.shape[1]
-    last = np.ones(true_d.shape, dtype=bool)
-    last[:, :-1] = true_d[:, 1:] != true_d[:, :-1]
-    last_equal = np.minimum.accumulate(np.where(last, np.arange(t_max), t_max)[:, ::-1], axis=1)[:, ::-1]
-    after = below_all + (last_equal - first_equal + 1)
-    n_g = sorted_d.shape[1]
-    probe = np.take_along_axis(sorted_d, np.minimum(after, n_g - 1), axis=1)
-    return (in_range & (after < n_g) & (probe == true_d)).any(1)
-
-
-def _near_tie_with_negative(sorted_d: np.ndarray, true_d: np.ndarray, tol: np.ndarray,
-                            in_range: np.ndarray) -> np.ndarray:
-    """Rows where some negative lies within ``tol`` of a true match (few rows: a loop)."""
-    out = np.zeros(len(true_d), dtype=bool)
-    for i in range(len(true_d)):
-        t = true_d[i][in_range[i]]
-        lo, hi = t - tol[i], t + tol[i]
-        in_row = np.searchsorted(sorted_d[i], hi, "right") - np.searchsorted(sorted_d[i], lo, "left")
-        in_true = np.searchsorted(t, hi, "right") - np.searchsorted(t, lo, "left")
-        out[i] = bool((in_row > in_true).any())
-    return out
-
-
-def _sort_and_locate(d: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row and count, per needle, the row's values strictly below it.
-
-    Rows are split over both cores; numpy releases the GIL while sorting.
-    """
-    sorted_d = np.empty_like(d)
-    below = np.empty(needles.shape, dtype=np.int64)
+    below = np.zeros(true_d.shape, dtype=np.int64)
+    upto = np.zeros(true_d.shape, dtype=np.int64)
 
     def work(lo: int, hi: int) -> None:
-        sorted_d[lo:hi] = np.sort(d[lo:hi], axis=1)
         for i in range(lo, hi):
-            below[i] = np.searchsorted(sorted_d[i], needles[i], "left")
+            t = true_d[i, :n_true[i]]
+            row = d[i]
+            cand = np.sort(row[row <= t[-1] + tol[i]])
+            below[i, :len(t)] = np.searchsorted(cand, t - tol[i], "left")
+            upto[i, :len(t)] = np.searchsorted(cand, t + tol[i], "right")
 
     bounds = [0, len(d) // 2, len(d)] if d.size >= 200_000 else [0, len(d)]
     list(_POOL.map(work, bounds[:-1], bounds[1:]))
-    return sorted_d, below
+    return below, upto
 
 
 _POOL = ThreadPoolExecutor(max_workers=2)

@@ -105,6 +105,7 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
     timings: dict[str, float] = {}
     start = time.perf_counter()
     emb_path = cache / "embeddings" / f"{spec.name}-{config_key}-{data.fingerprint}.npz"
+    # The embeddings file holds probes then pool rows, in protocol order.
     if emb_path.exists():
         stored = np.load(emb_path)
         feats, extra = stored["features"], json.loads(str(stored["provenance"]))
@@ -153,6 +154,7 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         "timings": timings,
         "created": provenance.now(),
         "method_provenance": extra,
+        "artifacts": {"embeddings": str(emb_path), "work_dir": str(ctx.work_dir)},
     }
 
 
@@ -170,6 +172,7 @@ def summarise(trials: list[Metrics], galleries) -> dict[str, Any]:
         "gallery_source": galleries.source,
         "gallery_note": galleries.note,
         "cmc_mean": (np.mean([m.cmc for m in trials], axis=0) * 100).tolist(),
+        "cmc_trials": [(m.cmc * 100).tolist() for m in trials],  # for spread bands in figures
     }
 
 
