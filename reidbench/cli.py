@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
-    run.add_argument("--methods", required=True, type=_csv, help="comma-separated method names (see `list`)")
+    run.add_argument("--methods", required=True, type=_csv, help="comma-separated method names (see `list`), or a group: table1, handcrafted, deep, all")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
     where.add_argument("--dataset", help="a named dataset: synthetic-small (default), synthetic-tiny, synthetic-full")
@@ -93,11 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from reidbench.registry import get_method
     from reidbench.report import build_table, caption_for, render
-    from reidbench.runner import RunOptions, run
+    from reidbench.runner import RunOptions, expand_methods, run
     from reidbench.store import load_results
 
-    overrides = parse_overrides(args.overrides, args.methods, lambda n: get_method(n).config)
-    opts = RunOptions(methods=args.methods, data=args.data, dataset=args.dataset, protocol=args.protocol,
+    methods = expand_methods(args.methods)
+    overrides = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
+    opts = RunOptions(methods=methods, data=args.data, dataset=args.dataset, protocol=args.protocol,
                       modes=tuple(args.modes), shots=tuple(args.shots), trials=args.trials, seed=args.seed,
                       device=args.device, results=args.results, cache=args.cache, overrides=overrides,
                       progress=not args.no_progress, resume=args.resume)

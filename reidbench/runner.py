@@ -73,9 +73,31 @@ def default_results_dir(data: SysuDataset) -> Path:
     return Path("results") / data.name
 
 
+GROUPS = ("table1", "handcrafted", "deep", "all")
+
+
+def expand_methods(names: list[str]) -> list[str]:
+    """Method names with groups expanded: ``table1`` (the paper's rows, in its order),
+    a family (``handcrafted``, ``deep``) or ``all``; duplicates dropped."""
+    from reidbench.registry import all_methods
+    from reidbench.report import paper_table
+
+    out: list[str] = []
+    for name in names:
+        if name == "table1":
+            out += list(paper_table().index)
+        elif name == "all":
+            out += list(all_methods())
+        elif name in ("handcrafted", "deep"):
+            out += [n for n, spec in all_methods().items() if spec.family == name]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
 def run(opts: RunOptions) -> list[Path]:
     """Run every method of ``opts`` and return the result files written."""
-    specs = [get_method(name) for name in opts.methods]  # unknown names fail before any work
+    specs = [get_method(name) for name in expand_methods(opts.methods)]  # unknown names fail before any work
     protocol = get_protocol(opts.protocol)
     settings = settings_for(opts.modes, opts.shots)
     device = provenance.resolve_device(opts.device)

@@ -16,10 +16,12 @@ from reidbench.data.imageset import ImageSet
 from reidbench.methods.base import Method, RunContext
 from reidbench.methods.handcrafted.descriptors import Descriptor
 from reidbench.methods.handcrafted.hog import HOG_SIZE, hog_batch
+from reidbench.methods.handcrafted.lomo import lomo
 from reidbench.registry import register_method
 
 DESCRIPTORS = {
     "hog": Descriptor("hog", HOG_SIZE, hog_batch, version="skimage-dalal-triggs-1"),
+    "lomo": Descriptor("lomo", (128, 48), lomo, version="lomo-octave-exact-1"),
 }
 MATCHERS: dict[str, type] = {}
 WU2017 = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
@@ -82,3 +84,4 @@ def register_pair(feature: str, matcher_name: str, matcher: type, label: str) ->
 
 
 register_pair("hog", "euclidean", Identity, "HOG+Euclidean")
+register_pair("lomo", "euclidean", Identity, "LOMO+Euclidean")

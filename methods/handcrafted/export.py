@@ -1,0 +1,48 @@
+"""``reidbench features``: a hand-crafted descriptor for every image in a folder.
+
+Lets LOMO (or HOG) be reused outside the benchmark: the npz holds ``features``
+and ``paths`` (relative to the folder), the same format ``reidbench eval`` reads.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from reidbench.data.imageset import ImageSet
+from reidbench.errors import ReidbenchError
+from reidbench.methods.handcrafted.methods import DESCRIPTORS
+from reidbench.store import ensure_writable
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def list_images(folder: Path) -> list[str]:
+    """Image files below ``folder`` (recursive), as sorted relative POSIX paths."""
+    if not folder.is_dir():
+        raise ReidbenchError(f"image folder not found: {folder}")
+    found = []
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                found.append((Path(dirpath) / name).relative_to(folder).as_posix())
+    if not found:
+        raise ReidbenchError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return sorted(found)
+
+
+def export_features(method: str, images: Path, out: Path, resize: str = "bicubic",
+                    progress: bool = True) -> Path:
+    """Describe every image under ``images`` and write ``out`` atomically."""
+    if method not in DESCRIPTORS:
+        raise ReidbenchError(f"unknown descriptor '{method}' (known: {', '.join(DESCRIPTORS)})")
+    paths = list_images(Path(images))
+    listing = ImageSet(Path(images), tuple(paths), np.zeros(len(paths), np.int64), np.zeros(len(paths), np.int64))
+    feats = DESCRIPTORS[method].compute(listing, resize, progress, dtype=np.float64)
+    out = Path(out)
+    ensure_writable(out.parent if str(out.parent) else Path("."))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, features=feats, paths=np.array(paths))
+    tmp.replace(out)
+    return out
