@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--std", action="store_true", help="show mean ± std over the trials")
     table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows")
     table.add_argument("--minp", action="store_true", help="add mINP columns")
+    table.add_argument("--baseline", metavar="METHOD",
+                       help="add each method's difference to METHOD with a 95%% CI over the paired trials")
 
     ev = sub.add_parser("eval", help="evaluate your own features (npz with features and paths)")
     ev.add_argument("--features", type=Path, required=True)
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--method", required=True, help="lomo or hog")
     feats.add_argument("--images", type=Path, required=True)
     feats.add_argument("--out", type=Path, required=True)
+
+    from reidbench.figures.cli import add_commands
+
+    COMMANDS.update(add_commands(sub))
     return parser
 
 
@@ -144,7 +150,17 @@ def cmd_table(args: argparse.Namespace) -> int:
     if not results:
         raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first")
     frame = build_table(results, args.protocol, with_paper=args.with_paper, std=args.std, minp=args.minp)
-    print(render(frame, args.format, caption_for(results, args.protocol)))
+    caption = caption_for(results, args.protocol)
+    if args.baseline:
+        import pandas as pd
+
+        from reidbench.stats import baseline_columns
+
+        diffs = baseline_columns(results, args.baseline, args.protocol)
+        frame = pd.concat([frame, diffs.reindex(frame.index).fillna("")], axis=1)
+        caption += (f"; Δ = difference to {args.baseline}, 95% t-interval over the paired trials, "
+                    "(n.s.) where the trials do not support it")
+    print(render(frame, args.format, caption))
     return 0
 
 

@@ -40,6 +40,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
             fh.write(text + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except OSError as exc:
         raise ReidbenchError(f"cannot write result file {path}: {exc.strerror}") from None

@@ -13,7 +13,7 @@ from reidbench.protocols import get_protocol
 def run_dir(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     cache = tmp_path_factory.mktemp("cache")
-    assert main(["run", "--methods", "hog_euclidean", "--data", str(tiny_root), "--results", str(out),
+    assert main(["run", "--methods", "hog_euclidean,lomo_euclidean", "--data", str(tiny_root), "--results", str(out),
                  "--cache", str(cache), "--no-progress"]) == 0
     return out
 
@@ -41,6 +41,18 @@ def test_table_formats(run_dir, capsys):
     assert main(["table", "--results", str(run_dir), "--with-paper", "--std", "--minp"]) == 0
     out = capsys.readouterr().out
     assert "HOG+Euclidean (paper) | 2.76 | 18.25 | 31.91 | 4.24" in out and "±" in out and "mINP" in out
+
+
+def test_table_baseline_adds_paired_differences(run_dir, capsys):
+    from reidbench.stats import paired_difference
+
+    assert main(["table", "--results", str(run_dir), "--baseline", "hog_euclidean", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    lomo = json.loads((run_dir / "lomo_euclidean__sysu.json").read_text())["settings"]["all-single"]["trials"]
+    hog = json.loads((run_dir / "hog_euclidean__sysu.json").read_text())["settings"]["all-single"]["trials"]
+    expected = str(paired_difference([t["r1"] for t in lomo], [t["r1"] for t in hog]))
+    row = next(line for line in out.splitlines() if line.startswith("LOMO+Euclidean"))
+    assert expected in row and "baseline" in out
 
 
 def test_eval_own_features_agrees_with_the_run(run_dir, tiny, tmp_path, capsys):

@@ -14,7 +14,8 @@ import numpy as np
 
 from reidbench.data.imageset import ImageSet
 from reidbench.methods.base import Method, RunContext
-from reidbench.methods.handcrafted.descriptors import Descriptor
+from reidbench.errors import ReidbenchError
+from reidbench.methods.handcrafted.descriptors import RESIZE, Descriptor
 from reidbench.methods.handcrafted.hog import HOG_SIZE, hog_batch
 from reidbench.methods.handcrafted.lomo import lomo
 from reidbench.registry import register_method
@@ -46,6 +47,8 @@ class HandcraftedMethod(Method):
 
     def __init__(self, config: dict[str, Any], descriptor: Descriptor, matcher: type):
         super().__init__(config)
+        if config["resize"] not in RESIZE:
+            raise ReidbenchError(f"resize must be one of {', '.join(RESIZE)}, got '{config['resize']}'")
         self.descriptor = descriptor
         params = {k: v for k, v in config.items() if k != "resize"}
         self.matcher = matcher(**params)

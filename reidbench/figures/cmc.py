@@ -1,0 +1,85 @@
+"""CMC curves of several methods in one setting: mean over the trials, min-max band.
+
+The band is the per-rank minimum and maximum over the trials' curves (the spread
+of the 10 official galleries, not a confidence interval). A curve shorter than
+the requested rank (fewer gallery identities than ranks) stays flat at its end,
+as :meth:`reidbench.evaluation.Metrics.rank` reads it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from reidbench.errors import ReidbenchError
+from reidbench.figures.canvas import new_figure
+from reidbench.figures.runs import SETTING_LABELS
+
+
+@dataclass(frozen=True)
+class CmcCurve:
+    """What one method contributes to a CMC plot (percent, ranks 1..max_rank)."""
+
+    label: str
+    ranks: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray | None  # None: the result file has no per-trial curves
+    high: np.ndarray | None
+    trials: int
+
+
+def extend_flat(curve: list[float] | np.ndarray, max_rank: int) -> np.ndarray:
+    """The curve at ranks 1..max_rank, its last value repeated past its end."""
+    values = np.asarray(curve, dtype=np.float64)
+    if len(values) >= max_rank:
+        return values[:max_rank]
+    return np.concatenate([values, np.full(max_rank - len(values), values[-1])])
+
+
+def cmc_curve(result: dict[str, Any], setting: str, max_rank: int) -> CmcCurve:
+    entry = result["settings"].get(setting)
+    if entry is None:
+        raise ReidbenchError(f"result of '{result['method']['name']}' has no setting '{setting}'")
+    per_trial = entry.get("cmc_trials")
+    low = high = None
+    if per_trial:
+        stack = np.stack([extend_flat(c, max_rank) for c in per_trial])
+        low, high = stack.min(0), stack.max(0)
+    return CmcCurve(result["method"]["label"], np.arange(1, max_rank + 1), extend_flat(entry["cmc_mean"], max_rank),
+                    low, high, len(entry["trials"]))
+
+
+def plot_cmc(curves: list[CmcCurve], setting: str, dataset: str) -> Figure:
+    """One line per method with its band; the legend gives rank-1 and what the band is."""
+    fig = new_figure(6.4, 4.6)
+    ax = fig.add_subplot()
+    for i, c in enumerate(curves):
+        colour = f"C{i % 10}"
+        ax.plot(c.ranks, c.mean, color=colour, marker="o", markersize=3, lw=1.6,
+                label=f"{c.label} (r1 {c.mean[0]:.2f}%)")
+        if c.low is not None:
+            ax.fill_between(c.ranks, c.low, c.high, color=colour, alpha=0.18, lw=0)
+    trials = sorted({c.trials for c in curves})
+    banded = [c for c in curves if c.low is not None]
+    handles, labels = ax.get_legend_handles_labels()
+    if banded:
+        handles.append(Patch(color="0.6", alpha=0.4))
+        labels.append(f"shaded: min–max over {'/'.join(map(str, trials))} trials")
+    ax.legend(handles, labels, loc="lower right", fontsize=8)
+    ax.set_xlim(1, len(curves[0].ranks))
+    ax.set_ylim(0, 100)
+    ax.set_xticks(_rank_ticks(len(curves[0].ranks)))
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"CMC, {SETTING_LABELS[setting]} ({dataset}; mean of {'/'.join(map(str, trials))} trials)",
+                 fontsize=10)
+    return fig
+
+
+def _rank_ticks(max_rank: int) -> list[int]:
+    step = max(1, int(np.ceil(max_rank / 10)))
+    return sorted({1, *range(step, max_rank + 1, step)})

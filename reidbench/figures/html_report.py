@@ -1,0 +1,107 @@
+"""One self-contained HTML page for a results folder: the table and every figure it supports.
+
+Figures are embedded as base64 PNG, so the page can be mailed or archived alone.
+A figure that cannot be drawn (e.g. a run whose dataset has moved) becomes a
+one-line note on the page instead of failing the whole report.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reidbench.errors import ReidbenchError
+from reidbench.figures import cmc, losses, retrieval
+from reidbench.figures.canvas import png_base64, write_bytes_atomic
+from reidbench.figures.runs import SETTING_LABELS, select_runs
+from reidbench.report import build_table, caption_for, render
+from reidbench.store import load_results
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
+table{border-collapse:collapse;font-size:13px}th,td{padding:3px 7px;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}figure{margin:1.5em 0}img{max-width:100%}
+figcaption{font-size:13px;color:#555}.note{color:#a40}"""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    body: str
+
+
+def build_report(results_dir: Path, out_dir: Path, protocol: str = "sysu", show: str | None = None,
+                 queries: int = 4, top_k: int = 10, seed: int = 0) -> Path:
+    """Write ``<out_dir>/index.html`` and return its path."""
+    results = load_results(results_dir)
+    if not results:
+        raise ReidbenchError(f"no result files in {results_dir}; run `reidbench run` first")
+    runs = select_runs(results, protocol)
+    sections = [Section("Table 1", render(build_table(results, protocol), "html", caption_for(results, protocol)))]
+    sections.append(Section("CMC curves", "".join(_cmc_figure(runs, s) for s in SETTING_LABELS
+                                                  if any(s in r["settings"] for r in runs))))
+    loss_figures = "".join(_loss_figure(r) for r in runs)
+    sections.append(Section("Training losses (Fig. 4, Fig. 5)",
+                            loss_figures or _note("no run in this folder has a loss log (hand-crafted methods "
+                                                  "learn without one)")))
+    sections.append(Section("Retrieval examples (Fig. 6)", _retrieval_figure(_pick_show(runs, show),
+                                                                             queries, top_k, seed)))
+    page = _page(f"reidbench report: {results_dir}", sections)
+    return write_bytes_atomic(Path(out_dir) / "index.html", page.encode())
+
+
+def _cmc_figure(runs: list[dict[str, Any]], setting: str) -> str:
+    have = [r for r in runs if setting in r["settings"]]
+    fig = cmc.plot_cmc([cmc.cmc_curve(r, setting, 20) for r in have], setting, have[0]["dataset"]["name"])
+    return _figure(png_base64(fig), f"CMC, {SETTING_LABELS[setting]}: mean over trials, "
+                                    "band = min–max over trials")
+
+
+def _loss_figure(run: dict[str, Any]) -> str:
+    try:
+        path, _ = losses.find_loss_log(Path(run["_path"]))
+    except ReidbenchError:
+        return ""  # no log: nothing to show for this run
+    try:
+        fig, _ = losses.plot_losses(losses.read_loss_log(path), path, run["method"]["label"])
+    except ReidbenchError as exc:
+        return _note(f"{run['method']['label']}: {exc}")
+    return _figure(png_base64(fig), f"{run['method']['label']}: loss curves from {path}")
+
+
+def _pick_show(runs: list[dict[str, Any]], show: str | None) -> dict[str, Any]:
+    """The named run, else the best all-search single-shot rank-1 (the paper shows its own method)."""
+    if show is not None:
+        return select_runs(runs, runs[0]["protocol"]["name"], [show])[0]
+    scored = [r for r in runs if "all-single" in r["settings"]]
+    return max(scored or runs, key=lambda r: r["settings"].get("all-single", {}).get("mean", {}).get("r1", 0))
+
+
+def _retrieval_figure(run: dict[str, Any], queries: int, top_k: int, seed: int) -> str:
+    setting = "all-single" if "all-single" in run["settings"] else next(iter(run["settings"]))
+    try:
+        view = retrieval.load_run(Path(run["_path"]), setting, 0)
+        rows = retrieval.retrieve(view, retrieval.choose_queries(view, queries, seed), top_k)
+        grid = retrieval.render_grid(view, rows)
+    except ReidbenchError as exc:
+        return _note(f"{run['method']['label']}: no retrieval examples: {exc}")
+    data = base64.b64encode(retrieval.image_bytes(grid.image)).decode("ascii")
+    return _figure(data, f"{run['method']['label']}, {SETTING_LABELS[setting]}, trial 1: IR queries (blue) "
+                         f"and their top-{top_k} RGB gallery images, true matches green, false red "
+                         f"(queries drawn with seed {seed})")
+
+
+def _figure(png_b64: str, caption: str) -> str:
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{png_b64}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _page(title: str, sections: list[Section]) -> str:
+    body = "".join(f"<section><h2>{html.escape(s.title)}</h2>{s.body}</section>" for s in sections)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
