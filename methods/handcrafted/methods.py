@@ -17,29 +17,24 @@ from reidbench.methods.base import Method, RunContext
 from reidbench.errors import ReidbenchError
 from reidbench.methods.handcrafted.descriptors import RESIZE, Descriptor
 from reidbench.methods.handcrafted.hog import HOG_SIZE, hog_batch
+from reidbench.methods.handcrafted.cca import CCA
+from reidbench.methods.handcrafted.cdfe import CDFE
+from reidbench.methods.handcrafted.craft import CRAFT
+from reidbench.methods.handcrafted.lfda import LFDA
 from reidbench.methods.handcrafted.lomo import lomo
+from reidbench.methods.handcrafted.pca import Euclidean
 from reidbench.registry import register_method
 
 DESCRIPTORS = {
     "hog": Descriptor("hog", HOG_SIZE, hog_batch, version="skimage-dalal-triggs-1"),
     "lomo": Descriptor("lomo", (128, 48), lomo, version="lomo-octave-exact-1"),
 }
-MATCHERS: dict[str, type] = {}
+MATCHERS: dict[str, type] = {"euclidean": Euclidean, "cca": CCA, "lfda": LFDA, "craft": CRAFT, "cdfe": CDFE}
 WU2017 = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
 FEATURE_REFS = {"hog": "Dalal and Triggs, CVPR 2005", "lomo": "Liao et al., CVPR 2015"}
 MATCHER_REFS = {"euclidean": "", "cca": "Hotelling 1936; Hardoon et al. 2004",
                 "lfda": "Sugiyama, JMLR 2007", "craft": "Chen et al., TPAMI 2018",
                 "cdfe": "Lin and Tang, ECCV 2006"}
-
-
-class Identity:
-    """The Euclidean baseline: no learning, descriptors compared as they are."""
-
-    def fit(self, X: np.ndarray, pids: np.ndarray, modality: np.ndarray) -> "Identity":
-        return self
-
-    def transform(self, X: np.ndarray, modality: np.ndarray) -> np.ndarray:
-        return X
 
 
 class HandcraftedMethod(Method):
@@ -86,5 +81,12 @@ def register_pair(feature: str, matcher_name: str, matcher: type, label: str) ->
                     reference=reference, config=config)(factory)
 
 
-register_pair("hog", "euclidean", Identity, "HOG+Euclidean")
-register_pair("lomo", "euclidean", Identity, "LOMO+Euclidean")
+def _register_grid() -> None:
+    """Every descriptor x matcher pair; the paper's rows keep its labels."""
+    for feature in DESCRIPTORS:
+        for name, matcher in MATCHERS.items():
+            label = f"{feature.upper()}+{'Euclidean' if name == 'euclidean' else name.upper()}"
+            register_pair(feature, name, matcher, label)
+
+
+_register_grid()
