@@ -13,16 +13,17 @@ The maths is that of the official MATLAB code (``get_cmc_multi_cam.m``,
 
 Speed: a probe's CMC rank is the number of identities whose best distance beats
 the true identity's (one ``minimum.reduceat``); the rank of a true match is one
-plus the number of gallery images below it, read for all probes at once with one
-``searchsorted`` over row-sorted float32 distances packed into exact int64 keys.
-float32 keeps every strict order of the float64 distances; a row in which an
-order that matters is a float32 tie is ranked literally with a stable sort on
-float64 (for Euclidean features, on exactly recomputed distances), so results
-equal the reference code's.
+plus the number of gallery images below it. Only values up to a probe's last
+true match can count, so just those are sorted, all probes at once, as exact
+int64 keys (row, float32 bits) in one sort, read with one ``searchsorted``.
+float32 keeps every strict order of float64; rows in which an order that matters
+is a float32 tie are re-ranked on float64 (for Euclidean features, rows within
+rounding noise on distances recomputed from differences, as MATLAB's
+``pdist2`` does) and true ties are ranked literally with a stable sort, so
+results equal the reference code's.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -286,26 +287,49 @@ def _count_below(d: np.ndarray, true_d: np.ndarray, n_true: np.ndarray, tol: np.
     """Per true-match distance t_k: how many gallery values lie below t_k - tol,
     and how many lie at or below t_k + tol (true matches included).
 
-    Only values up to the largest true match matter, so each row sorts just
-    those; rows are split over both cores (numpy releases the GIL).
+    Only values up to the row's largest true match can matter, so only those
+    are sorted.
     """
+    last = true_d[np.arange(len(d)), n_true - 1] + tol
+    if d.dtype == np.float32:
+        return _count_below_packed(d, true_d, last, tol)
     below = np.zeros(true_d.shape, dtype=np.int64)
     upto = np.zeros(true_d.shape, dtype=np.int64)
-
-    def work(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            t = true_d[i, :n_true[i]]
-            row = d[i]
-            cand = np.sort(row[row <= t[-1] + tol[i]])
-            below[i, :len(t)] = np.searchsorted(cand, t - tol[i], "left")
-            upto[i, :len(t)] = np.searchsorted(cand, t + tol[i], "right")
-
-    bounds = [0, len(d) // 2, len(d)] if d.size >= 200_000 else [0, len(d)]
-    list(_POOL.map(work, bounds[:-1], bounds[1:]))
+    for i in range(len(d)):  # float64 refinement: few rows
+        t = true_d[i, :n_true[i]]
+        row = d[i]
+        cand = np.sort(row[row <= last[i]])
+        below[i, :len(t)] = np.searchsorted(cand, t - tol[i], "left")
+        upto[i, :len(t)] = np.searchsorted(cand, t + tol[i], "right")
     return below, upto
 
 
-_POOL = ThreadPoolExecutor(max_workers=2)
+def _count_below_packed(d: np.ndarray, true_d: np.ndarray, last: np.ndarray, tol: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 case without a per-row loop: candidates become int64 keys
+    ``row * 2**32 + bits`` (a non-negative float's bits sort like the float), so
+    one sort and one ``searchsorted`` serve every row at once."""
+    mask = d <= last[:, None].astype(np.float32)
+    lengths = mask.sum(1)
+    keys = _packed_keys(d[mask], np.repeat(np.arange(len(d), dtype=np.int64), lengths))
+    keys.sort()
+    start = (np.cumsum(lengths) - lengths)[:, None]
+    rows = np.repeat(np.arange(len(d), dtype=np.int64)[:, None], true_d.shape[1], axis=1)
+    lo = (true_d - tol[:, None]).astype(np.float32)
+    hi = (true_d + tol[:, None]).astype(np.float32)
+    # +inf pads (missing true matches) pack to the largest key of their row.
+    below = np.searchsorted(keys, _packed_keys(lo, rows), "left") - start
+    upto = np.searchsorted(keys, _packed_keys(hi, rows), "right") - start
+    return below, upto
+
+
+def _packed_keys(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """int64 keys ordering (row, value) for non-negative float32 values (+inf allowed).
+
+    Masking the sign bit maps -0.0 onto +0.0.
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.int32) & 0x7FFFFFFF
+    return (rows << 32) | bits.astype(np.int64)
 
 
 def _rank_row_literal(dist_row: np.ndarray, q_pid: int, g_pids: np.ndarray) -> tuple[int, float, float]:
