@@ -1,0 +1,55 @@
+"""Registers the deep methods: cmGAN, its ablations and Wu et al.'s four baselines.
+
+Labels are the row names of the paper's Table 1 (as in results/paper_table1.csv).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from reidbench.methods.base import Method
+from reidbench.methods.deep.cmgan import CMGAN_CONFIG, CmGAN
+from reidbench.methods.deep.method import COMMON_CONFIG
+from reidbench.methods.deep.wu2017 import ARCH_CONFIG, WU_CONFIG, WuBaseline
+from reidbench.registry import register_method
+
+CMGAN_REF = "Dai et al., Cross-Modality Person Re-Identification with Generative Adversarial Training, IJCAI 2018"
+WU_REF = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
+
+# name -> (Table 1 label, overrides of the cmGAN defaults)
+CMGAN_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cmgan": ("cmGAN", {}),
+    "cmgan_triplet_only": ("cmGAN (only with triplet loss)", {"beta": 0.0}),
+    "cmgan_id_only": ("cmGAN (only with ID predictions)", {"alpha": 0.0}),
+    # Not a Table 1 row: the paper's Fig. 5 comparison without the discriminator.
+    "cmgan_no_adv": ("cmGAN without discriminator (gamma = 0)", {"gamma": 0.0}),
+}
+WU_LABELS = {
+    "asym_fc": "Asymmetric FC layer network",
+    "two_stream": "Two-stream network",
+    "one_stream": "One-stream network",
+    "zero_padding": "One-stream network (zero-padding)",
+}
+
+
+def _register_cmgan(name: str, label: str, overrides: dict[str, Any]) -> None:
+    def factory(config: dict[str, Any]) -> Method:
+        return CmGAN(config, name)
+
+    factory.__name__ = name
+    register_method(name, label=label, family="deep", reference=CMGAN_REF,
+                    config={**COMMON_CONFIG, **CMGAN_CONFIG, **overrides})(factory)
+
+
+def _register_wu(arch: str, label: str) -> None:
+    def factory(config: dict[str, Any]) -> Method:
+        return WuBaseline(config, arch)
+
+    factory.__name__ = arch
+    register_method(arch, label=label, family="deep", reference=WU_REF,
+                    config={**COMMON_CONFIG, **WU_CONFIG, **ARCH_CONFIG[arch]})(factory)
+
+
+for _name, (_label, _overrides) in CMGAN_VARIANTS.items():
+    _register_cmgan(_name, _label, _overrides)
+for _arch, _label in WU_LABELS.items():
+    _register_wu(_arch, _label)

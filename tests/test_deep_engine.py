@@ -1,0 +1,149 @@
+"""The deep training engine end to end on the synthetic ``tiny`` dataset:
+exact resume after Ctrl-C, non-finite losses, checkpoint mismatches, the loss log
+and the validation-based selection."""
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
+from reidbench.data.imageset import ImageSet
+from reidbench.data.synth import generate
+from reidbench.errors import ReidbenchError
+from reidbench.methods.base import RunContext
+from reidbench.methods.deep.cmgan import CmganTask
+from reidbench.registry import create_method
+
+# A cmGAN small enough for a test: 12 steps = 2 cycles of 5 generator + 1 discriminator step.
+FAST = {"backbone": "resnet_tiny", "input": "cpu_64x32", "steps": 12, "eval_every": 4,
+        "ids_per_batch": 4, "imgs_per_modality": 2}
+
+
+def split(root: Path, name: str) -> ImageSet:
+    """The images of one split of a SYSU-layout folder, built directly from the files."""
+    ids = [int(x) for x in (root / "exp" / f"{name}_id.txt").read_text().strip().split(",")]
+    paths, pids, cams = [], [], []
+    for cam in range(1, 7):
+        for pid in sorted(ids):
+            for f in sorted((root / f"cam{cam}" / f"{pid:04d}").glob("*.jpg")):
+                paths.append(f.relative_to(root).as_posix())
+                pids.append(pid)
+                cams.append(cam)
+    return ImageSet(root, tuple(paths), np.array(pids), np.array(cams))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ImageSet]:
+    root = tmp_path_factory.mktemp("synth") / "tiny"
+    generate(root, preset="tiny", seed=0, progress=False)
+    return {name: split(root, name) for name in ("train", "val", "test")}
+
+
+def context(tmp_path: Path, work: str, resume: bool = False) -> RunContext:
+    return RunContext(seed=3, device="cpu", cache_dir=tmp_path / "cache", work_dir=tmp_path / work,
+                      progress=False, resume=resume)
+
+
+def weights(method: Any) -> dict[str, torch.Tensor]:
+    return {f"{n}.{k}": v for n, net in method.engine.task.networks.items() for k, v in net.state_dict().items()}
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resume_after_ctrl_c_replays_the_uninterrupted_run_bit_for_bit(
+        tiny: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Random mining draws from torch's global generator: its state must survive too.
+    config = {**FAST, "mining": "random"}
+    straight = create_method("cmgan", config)
+    straight.fit(tiny["train"], tiny["val"], context(tmp_path, "straight"))
+    expected = straight.embed(tiny["test"], context(tmp_path, "straight"))
+
+    real_step = CmganTask.train_step
+
+    def ctrl_c_at_step_6(self: CmganTask, step: int, *args: Any) -> Any:
+        if step == 6:  # a real SIGINT: the handler defers it to the end of the step
+            signal.raise_signal(signal.SIGINT)
+        return real_step(self, step, *args)
+
+    monkeypatch.setattr(CmganTask, "train_step", ctrl_c_at_step_6)
+    handler = signal.getsignal(signal.SIGINT)
+    first = create_method("cmgan", config)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(tiny["train"], tiny["val"], context(tmp_path, "resumed"))
+    ckpt = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 7 and signal.getsignal(signal.SIGINT) is handler
+    monkeypatch.setattr(CmganTask, "train_step", real_step)
+
+    resumed = create_method("cmgan", config)
+    resumed.fit(tiny["train"], tiny["val"], context(tmp_path, "resumed", resume=True))
+    assert resumed.provenance()["training"]["resumed_from_step"] == 7
+    got = resumed.embed(tiny["test"], context(tmp_path, "resumed"))
+    assert np.array_equal(got, expected)
+    ws, wr = weights(straight), weights(resumed)
+    assert ws.keys() == wr.keys() and all(torch.equal(ws[k], wr[k]) for k in ws)
+    assert straight.provenance()["training"]["selection"] == resumed.provenance()["training"]["selection"]
+    assert read_log(tmp_path / "straight" / "losses.csv") == read_log(tmp_path / "resumed" / "losses.csv")
+
+
+def test_loss_log_records_every_term_of_both_phases(tiny: dict[str, ImageSet], tmp_path: Path) -> None:
+    m = create_method("cmgan", FAST)
+    m.fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+    rows = read_log(tmp_path / "w" / "losses.csv")
+    assert list(rows[0]) == ["step", "epoch", "phase", "l_ide", "l_tri", "l_gen", "l_dis", "d_acc",
+                             "l_total", "lr_g", "lr_d"]
+    assert [r["step"] for r in rows] == [str(i) for i in range(12)]
+    assert [r["phase"] for r in rows] == (["gen"] * 5 + ["dis"]) * 2
+    for r in rows:
+        assert all(r[c] != "" for c in rows[0] if c not in ("step", "epoch", "phase"))
+        assert float(r["l_gen"]) == pytest.approx(float(r["l_tri"]) + float(r["l_ide"]), rel=1e-5)
+    prov = m.provenance()
+    assert prov["preset"] == "cpu" and prov["training"]["steps"] == 12
+    sel = prov["training"]["selection"]
+    assert [h["step"] for h in sel["history"]] == [4, 8, 12]
+    best = max(sel["history"], key=lambda h: h["mAP"])
+    assert sel["selected_step"] == best["step"] and sel["val"]["ids"] == 4
+    assert Path(prov["training"]["checkpoint"]).name == "best.pt"
+
+
+def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
+        tiny: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_step = CmganTask.train_step
+
+    def nan_at_step_5(self: CmganTask, step: int, *args: Any) -> Any:
+        phase, values = real_step(self, step, *args)
+        if step == 5:
+            values["l_dis"] = torch.tensor(float("nan"))
+        return phase, values
+
+    monkeypatch.setattr(CmganTask, "train_step", nan_at_step_5)
+    with pytest.raises(ReidbenchError, match=r"non-finite loss at step 5 \(l_dis=nan\).*last.pt \(step 4\)"):
+        create_method("cmgan", FAST).fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+    assert torch.load(tmp_path / "w" / "last.pt", weights_only=True)["step"] == 4
+
+
+def test_resuming_another_methods_or_configs_checkpoint_is_an_error(
+        tiny: dict[str, ImageSet], tmp_path: Path) -> None:
+    create_method("cmgan", {**FAST, "steps": 4}).fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+    with pytest.raises(ReidbenchError, match="belongs to method 'cmgan', not 'one_stream'"):
+        create_method("one_stream", {k: v for k, v in FAST.items()}).fit(
+            tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+    with pytest.raises(ReidbenchError, match=r"another cmgan config \(margin: 1.4 -> 0.9\)"):
+        create_method("cmgan", {**FAST, "steps": 4, "margin": 0.9}).fit(
+            tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+    # the same config (eval_batch does not shape training) resumes a finished run without training
+    trained = torch.load(tmp_path / "w" / "last.pt", weights_only=True)
+    done = create_method("cmgan", {**FAST, "steps": 4, "eval_batch": 7})
+    done.fit(tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+    report = done.provenance()["training"]
+    assert report["resumed_from_step"] == 4 and report["train_time_s"] == round(trained["train_time_s"], 2)
+    assert all(torch.equal(v, trained["selection"]["best_networks"]["generator"][k])
+               for k, v in done.engine.task.networks["generator"].state_dict().items())
