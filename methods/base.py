@@ -8,6 +8,8 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -45,7 +47,7 @@ class RunContext:
             return np.load(path)
         value = np.asarray(compute())
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{id(value)}.npy")
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{uuid.uuid4().hex}.npy")  # unique across DDP ranks
         np.save(tmp, value)
         tmp.replace(path)
         return value
