@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reidbench.data.sysu import load_sysu
 from reidbench.data.imageset import ImageSet
 from reidbench.methods.base import RunContext
 from reidbench.methods.deep.data import get_profile
@@ -29,15 +30,8 @@ CMGAN_FAST = {"backbone": "resnet_tiny", "input": "cpu_64x32", "steps": 12, "eva
 
 
 def split(root: Path, name: str) -> ImageSet:
-    ids = [int(x) for x in (root / "exp" / f"{name}_id.txt").read_text().strip().split(",")]
-    paths, pids, cams = [], [], []
-    for cam in range(1, 7):
-        for pid in sorted(ids):
-            for f in sorted((root / f"cam{cam}" / f"{pid:04d}").glob("*.jpg")):
-                paths.append(f.relative_to(root).as_posix())
-                pids.append(pid)
-                cams.append(cam)
-    return ImageSet(root, tuple(paths), np.array(pids), np.array(cams))
+    """The images of one split, through the dataset reader."""
+    return getattr(load_sysu(root), name)
 
 
 class PixelLinear(nn.Module):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
+from reidbench.data.sysu import load_sysu
 from reidbench.data.imageset import ImageSet
 from reidbench.data.synth import generate
 from reidbench.errors import ReidbenchError
@@ -26,16 +27,8 @@ FAST = {"backbone": "resnet_tiny", "input": "cpu_64x32", "steps": 12, "eval_ever
 
 
 def split(root: Path, name: str) -> ImageSet:
-    """The images of one split of a SYSU-layout folder, built directly from the files."""
-    ids = [int(x) for x in (root / "exp" / f"{name}_id.txt").read_text().strip().split(",")]
-    paths, pids, cams = [], [], []
-    for cam in range(1, 7):
-        for pid in sorted(ids):
-            for f in sorted((root / f"cam{cam}" / f"{pid:04d}").glob("*.jpg")):
-                paths.append(f.relative_to(root).as_posix())
-                pids.append(pid)
-                cams.append(cam)
-    return ImageSet(root, tuple(paths), np.array(pids), np.array(cams))
+    """The images of one split, through the dataset reader."""
+    return getattr(load_sysu(root), name)
 
 
 @pytest.fixture(scope="module")
