@@ -13,9 +13,8 @@ import pytest
 import torch
 
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
-from reidbench.data.sysu import load_sysu
+from reidbench.data.sysu import SysuDataset
 from reidbench.data.imageset import ImageSet
-from reidbench.data.synth import generate
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext
 from reidbench.methods.deep.cmgan import CmganTask
@@ -26,16 +25,10 @@ FAST = {"backbone": "resnet_tiny", "input": "cpu_64x32", "steps": 12, "eval_ever
         "ids_per_batch": 4, "imgs_per_modality": 2}
 
 
-def split(root: Path, name: str) -> ImageSet:
-    """The images of one split, through the dataset reader."""
-    return getattr(load_sysu(root), name)
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ImageSet]:
-    root = tmp_path_factory.mktemp("synth") / "tiny"
-    generate(root, preset="tiny", seed=0, progress=False)
-    return {name: split(root, name) for name in ("train", "val", "test")}
+def sets(tiny: SysuDataset) -> dict[str, ImageSet]:
+    """Splits of the shared tiny replica (conftest)."""
+    return {name: getattr(tiny, name) for name in ("train", "val", "test")}
 
 
 def context(tmp_path: Path, work: str, resume: bool = False) -> RunContext:
@@ -53,12 +46,12 @@ def read_log(path: Path) -> list[dict[str, str]]:
 
 
 def test_resume_after_ctrl_c_replays_the_uninterrupted_run_bit_for_bit(
-        tiny: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sets: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Random mining draws from torch's global generator: its state must survive too.
     config = {**FAST, "mining": "random"}
     straight = create_method("cmgan", config)
-    straight.fit(tiny["train"], tiny["val"], context(tmp_path, "straight"))
-    expected = straight.embed(tiny["test"], context(tmp_path, "straight"))
+    straight.fit(sets["train"], sets["val"], context(tmp_path, "straight"))
+    expected = straight.embed(sets["test"], context(tmp_path, "straight"))
 
     real_step = CmganTask.train_step
 
@@ -71,15 +64,15 @@ def test_resume_after_ctrl_c_replays_the_uninterrupted_run_bit_for_bit(
     handler = signal.getsignal(signal.SIGINT)
     first = create_method("cmgan", config)
     with pytest.raises(KeyboardInterrupt):
-        first.fit(tiny["train"], tiny["val"], context(tmp_path, "resumed"))
+        first.fit(sets["train"], sets["val"], context(tmp_path, "resumed"))
     ckpt = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     assert ckpt["step"] == 7 and signal.getsignal(signal.SIGINT) is handler
     monkeypatch.setattr(CmganTask, "train_step", real_step)
 
     resumed = create_method("cmgan", config)
-    resumed.fit(tiny["train"], tiny["val"], context(tmp_path, "resumed", resume=True))
+    resumed.fit(sets["train"], sets["val"], context(tmp_path, "resumed", resume=True))
     assert resumed.provenance()["training"]["resumed_from_step"] == 7
-    got = resumed.embed(tiny["test"], context(tmp_path, "resumed"))
+    got = resumed.embed(sets["test"], context(tmp_path, "resumed"))
     assert np.array_equal(got, expected)
     ws, wr = weights(straight), weights(resumed)
     assert ws.keys() == wr.keys() and all(torch.equal(ws[k], wr[k]) for k in ws)
@@ -87,9 +80,9 @@ def test_resume_after_ctrl_c_replays_the_uninterrupted_run_bit_for_bit(
     assert read_log(tmp_path / "straight" / "losses.csv") == read_log(tmp_path / "resumed" / "losses.csv")
 
 
-def test_loss_log_records_every_term_of_both_phases(tiny: dict[str, ImageSet], tmp_path: Path) -> None:
+def test_loss_log_records_every_term_of_both_phases(sets: dict[str, ImageSet], tmp_path: Path) -> None:
     m = create_method("cmgan", FAST)
-    m.fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+    m.fit(sets["train"], sets["val"], context(tmp_path, "w"))
     rows = read_log(tmp_path / "w" / "losses.csv")
     assert list(rows[0]) == ["step", "epoch", "phase", "l_ide", "l_tri", "l_gen", "l_dis", "d_acc",
                              "l_total", "lr_g", "lr_d"]
@@ -108,7 +101,7 @@ def test_loss_log_records_every_term_of_both_phases(tiny: dict[str, ImageSet], t
 
 
 def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
-        tiny: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sets: dict[str, ImageSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_step = CmganTask.train_step
 
     def nan_at_step_5(self: CmganTask, step: int, *args: Any) -> Any:
@@ -119,23 +112,23 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
 
     monkeypatch.setattr(CmganTask, "train_step", nan_at_step_5)
     with pytest.raises(ReidbenchError, match=r"non-finite loss at step 5 \(l_dis=nan\).*last.pt \(step 4\)"):
-        create_method("cmgan", FAST).fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+        create_method("cmgan", FAST).fit(sets["train"], sets["val"], context(tmp_path, "w"))
     assert torch.load(tmp_path / "w" / "last.pt", weights_only=True)["step"] == 4
 
 
 def test_resuming_another_methods_or_configs_checkpoint_is_an_error(
-        tiny: dict[str, ImageSet], tmp_path: Path) -> None:
-    create_method("cmgan", {**FAST, "steps": 4}).fit(tiny["train"], tiny["val"], context(tmp_path, "w"))
+        sets: dict[str, ImageSet], tmp_path: Path) -> None:
+    create_method("cmgan", {**FAST, "steps": 4}).fit(sets["train"], sets["val"], context(tmp_path, "w"))
     with pytest.raises(ReidbenchError, match="belongs to method 'cmgan', not 'one_stream'"):
         create_method("one_stream", {k: v for k, v in FAST.items()}).fit(
-            tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+            sets["train"], sets["val"], context(tmp_path, "w", resume=True))
     with pytest.raises(ReidbenchError, match=r"another cmgan config \(margin: 1.4 -> 0.9\)"):
         create_method("cmgan", {**FAST, "steps": 4, "margin": 0.9}).fit(
-            tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+            sets["train"], sets["val"], context(tmp_path, "w", resume=True))
     # the same config (eval_batch does not shape training) resumes a finished run without training
     trained = torch.load(tmp_path / "w" / "last.pt", weights_only=True)
     done = create_method("cmgan", {**FAST, "steps": 4, "eval_batch": 7})
-    done.fit(tiny["train"], tiny["val"], context(tmp_path, "w", resume=True))
+    done.fit(sets["train"], sets["val"], context(tmp_path, "w", resume=True))
     report = done.provenance()["training"]
     assert report["resumed_from_step"] == 4 and report["train_time_s"] == round(trained["train_time_s"], 2)
     assert all(torch.equal(v, trained["selection"]["best_networks"]["generator"][k])

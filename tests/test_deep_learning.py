@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
-from reidbench.data.sysu import load_sysu
+from reidbench.data.sysu import SysuDataset
 from reidbench.data.imageset import IR_CAMS, ImageSet
-from reidbench.data.synth import generate
 from reidbench.evaluation import evaluate_features
 from reidbench.methods.base import RunContext
 from reidbench.registry import create_method
@@ -25,38 +24,32 @@ METHODS = ("cmgan", "cmgan_triplet_only", "cmgan_id_only", "one_stream", "two_st
 MARGIN = 0.02  # mAP above chance; random features spread by about 0.003 on this gallery
 
 
-def split(root: Path, name: str) -> ImageSet:
-    """The images of one split, through the dataset reader."""
-    return getattr(load_sysu(root), name)
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ImageSet]:
-    root = tmp_path_factory.mktemp("synth") / "tiny"
-    generate(root, preset="tiny", seed=0, progress=False)
-    sets = {name: split(root, name) for name in ("train", "val", "test")}
+def sets(tiny: SysuDataset) -> dict[str, ImageSet]:
+    """Splits of the shared tiny replica, plus the test set cut into IR probes and RGB gallery."""
+    sets = {name: getattr(tiny, name) for name in ("train", "val", "test")}
     ir = np.isin(sets["test"].cams, IR_CAMS)
     sets["probe"], sets["gallery"] = sets["test"].subset(ir), sets["test"].subset(~ir)
     return sets
 
 
 @pytest.fixture(scope="module")
-def chance(tiny: dict[str, ImageSet]) -> float:
+def chance(sets: dict[str, ImageSet]) -> float:
     """mAP of random features on this probe/gallery pair (mean of 50 draws)."""
-    q, g = tiny["probe"], tiny["gallery"]
+    q, g = sets["probe"], sets["gallery"]
     rng = np.random.default_rng(0)
     return float(np.mean([evaluate_features(rng.normal(size=(len(q), 16)), rng.normal(size=(len(g), 16)),
                                             q.pids, q.cams, g.pids, g.cams).mAP for _ in range(50)]))
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_deep_method_beats_chance_on_unseen_identities(name: str, tiny: dict[str, ImageSet], chance: float,
+def test_deep_method_beats_chance_on_unseen_identities(name: str, sets: dict[str, ImageSet], chance: float,
                                                        tmp_path: Path) -> None:
     ctx = RunContext(seed=1, device="cpu", cache_dir=tmp_path / "cache", work_dir=tmp_path / "work",
                      progress=False)
     method = create_method(name, LEARN)
-    method.fit(tiny["train"], tiny["val"], ctx)
-    q, g = tiny["probe"], tiny["gallery"]
+    method.fit(sets["train"], sets["val"], ctx)
+    q, g = sets["probe"], sets["gallery"]
     metrics = evaluate_features(method.embed(q, ctx), method.embed(g, ctx), q.pids, q.cams, g.pids, g.cams)
     assert metrics.mAP > chance + MARGIN, f"{name}: test mAP {metrics.mAP:.3f}, chance {chance:.3f}"
 
