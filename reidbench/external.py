@@ -15,7 +15,6 @@ import numpy as np
 
 from reidbench.data.sysu import SysuDataset, _check_test_ids
 from reidbench.errors import ReidbenchError
-from reidbench.evaluation import evaluate_galleries
 from reidbench.protocols import ALL_SETTINGS, get_protocol
 from reidbench.protocols.sysu import official_test_ids
 
@@ -75,7 +74,7 @@ def dataset_from_paths(names: list[str], test_ids: tuple[int, ...] | None = None
 def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
                           distance: str = "euclidean", test_ids: tuple[int, ...] | None = None) -> dict[str, Any]:
     """All four settings, as percentages averaged over the trials, plus per-trial values."""
-    from reidbench.runner import metrics_row
+    from reidbench.runner import evaluate_settings
 
     feats, names = load_feature_file(path)
     data = dataset_from_paths(names, test_ids)
@@ -85,13 +84,7 @@ def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int =
     q = feats[[row[p] for p in probes.paths]]
     g = feats[[row[p] for p in pool.paths]]
     gals = {s.key: protocol.galleries(data, s, trials) for s in ALL_SETTINGS}
-    flat = [idx for gal in gals.values() for idx in gal.indices]
-    metrics = iter(evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams, flat, metric=distance))
-    out: dict[str, Any] = {}
-    for key, gal in gals.items():
-        ms = [next(metrics) for _ in gal.indices]
-        per_trial = [metrics_row(m) for m in ms]
-        mean = {k: float(np.mean([t[k] for t in per_trial])) for k in per_trial[0]}
-        out[key] = {**mean, "trials": per_trial, "num_valid_probes": ms[0].num_valid,
-                    "gallery_source": gal.source, "gallery_note": gal.note}
-    return out
+    summaries = evaluate_settings(q, g, probes, pool, gals, distance)
+    return {key: {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
+                  "gallery_source": sm["gallery_source"], "gallery_note": sm["gallery_note"]}
+            for key, sm in summaries.items()}

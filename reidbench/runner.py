@@ -20,12 +20,12 @@ import numpy as np
 
 from reidbench import provenance
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
-from reidbench.data.imageset import concat
+from reidbench.data.imageset import ImageSet, concat
 from reidbench.data.sysu import SysuDataset, load_sysu
 from reidbench.errors import ReidbenchError
 from reidbench.evaluation import Metrics, evaluate_galleries
 from reidbench.methods.base import RunContext
-from reidbench.protocols import Protocol, Setting, get_protocol
+from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, SHOTS
 from reidbench.registry import MethodSpec, get_method
 from reidbench.store import SCHEMA, ensure_writable, result_path, write_json_atomic
@@ -151,14 +151,10 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         return None
     t0 = time.perf_counter()
     q, g = feats[: len(probes)], feats[len(probes):]
-    order = [(s, i) for s in settings for i in range(len(galleries[s.key].indices))]
-    metrics = evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams,
-                                 [galleries[s.key].indices[i] for s, i in order], metric=method.distance)
+    summaries = evaluate_settings(q, g, probes, pool, {s.key: galleries[s.key] for s in settings},
+                                  method.distance)
     timings["eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - start
-    per_setting: dict[str, list[Metrics]] = {}
-    for (s, _), m in zip(order, metrics):
-        per_setting.setdefault(s.key, []).append(m)
     return {
         "schema": SCHEMA,
         "method": {"name": spec.name, "label": spec.label, "family": spec.family,
@@ -168,7 +164,7 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         "dataset": {"name": data.name, "root": str(data.root), "fingerprint": data.fingerprint,
                     "num_images": data.num_images,
                     "ids": {k: len(v) for k, v in data.splits.items()}},
-        "settings": {key: summarise(ms, galleries[key]) for key, ms in per_setting.items()},
+        "settings": summaries,
         "seed": opts.seed,
         "device": provenance.device_info(device),
         "versions": provenance.versions(),
@@ -180,7 +176,15 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
     }
 
 
-def summarise(trials: list[Metrics], galleries) -> dict[str, Any]:
+def evaluate_settings(q: np.ndarray, g: np.ndarray, probes: ImageSet, pool: ImageSet,
+                      galleries: dict[str, Galleries], metric: str) -> dict[str, dict[str, Any]]:
+    """Every trial of every setting in one call (pool distances computed once), summarised per setting."""
+    flat = [idx for gal in galleries.values() for idx in gal.indices]
+    metrics = iter(evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams, flat, metric=metric))
+    return {key: summarise([next(metrics) for _ in gal.indices], gal) for key, gal in galleries.items()}
+
+
+def summarise(trials: list[Metrics], galleries: Galleries) -> dict[str, Any]:
     """Per-trial metrics and their mean and standard deviation, in percent."""
     rows = [metrics_row(m) for m in trials]
     keys = list(rows[0])
