@@ -187,16 +187,20 @@ def test_identity_is_consistent_within_a_modality(tiny_root: Path, cams: set[int
     assert dist[same].mean() < 0.92 * dist[p[:, None] != p[None]].mean()
 
 
-def test_ir_reflectance_is_independent_of_rgb_colour() -> None:
+def test_ir_reflectance_follows_lightness_only_partly() -> None:
     people = [synth.identity(0, pid) for pid in range(1, 401)]
     garments = [synth.TOP_A, synth.TOP_B, synth.BOTTOM_A, synth.BOTTOM_B, synth.BACKPACK]
     rgb = np.array([idn.rgb[m] for idn in people for m in garments])
     ir = np.array([idn.ir[m] for idn in people for m in garments])
     luminance = rgb @ np.array([0.299, 0.587, 0.114])
     hue = np.array([colorsys.rgb_to_hsv(*c)[0] for c in rgb])
-    assert abs(spearmanr(luminance, ir).statistic) < 0.1
-    assert abs(spearmanr(hue, ir).statistic) < 0.1
-    assert np.ptp(ir) > 0.7  # garments span dark to bright in IR
+    # the part not explained by lightness is an independent draw in [0.08, 0.95]
+    own = (ir - synth.IR_COUPLING * luminance) / (1 - synth.IR_COUPLING)
+    assert own.min() >= 0.08 - 1e-5 and own.max() <= 0.95 + 1e-5
+    assert abs(spearmanr(luminance, own).statistic) < 0.1
+    assert 0.5 < spearmanr(luminance, ir).statistic < 0.9  # related, not determined
+    assert abs(spearmanr(hue, own).statistic) < 0.1  # hue matters only through lightness
+    assert np.ptp(ir) > 0.6  # garments span dark to bright in IR
 
 
 def test_identity_and_image_are_functions_of_their_seeds() -> None:

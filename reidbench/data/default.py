@@ -24,9 +24,11 @@ def named_dataset(name: str, progress: bool = True) -> SysuDataset:
     """A synthetic dataset by name, generated into the cache the first time."""
     if name not in DATASETS:
         raise ReidbenchError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)}; or use --data ROOT)")
-    root = cache_home() / "datasets" / f"{name}-seed{SYNTH_SEED}"
+    from reidbench.data.synth import GENERATOR_VERSION, generate
+
+    # The generator version is in the folder name so an upgrade never reuses old images.
+    root = cache_home() / "datasets" / f"{name}-seed{SYNTH_SEED}-v{GENERATOR_VERSION}"
     if not root.exists():
-        from reidbench.data.synth import generate
 
         print(f"reidbench: generating the {name} dataset into {root} (first use only)")
         root.parent.mkdir(parents=True, exist_ok=True)
