@@ -258,3 +258,16 @@ def test_accepts_an_empty_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "cam3/0006/0001.jpg", "cam3/0006/0002.jpg", "cam4/0006/0001.jpg"]
     assert (out / "exp" / "available_id.txt").read_text() == "6\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_named_dataset_regenerates_after_a_generator_upgrade(tmp_path, monkeypatch) -> None:
+    from reidbench.data.default import named_dataset
+
+    monkeypatch.setenv("REIDBENCH_HOME", str(tmp_path))
+    stale = tmp_path / "datasets" / f"synthetic-tiny-seed0-v{synth.GENERATOR_VERSION - 1}"
+    stale.mkdir(parents=True)  # an older version's folder (here: empty, so unreadable)
+    data = named_dataset("synthetic-tiny", progress=False)
+    assert data.root.name == f"synthetic-tiny-seed0-v{synth.GENERATOR_VERSION}"
+    meta = json.loads((data.root / "SYNTHETIC.json").read_text())
+    assert meta["generator_version"] == synth.GENERATOR_VERSION
+    assert data.num_images == synth.plan("tiny").n_images

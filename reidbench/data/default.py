@@ -29,7 +29,6 @@ def named_dataset(name: str, progress: bool = True) -> SysuDataset:
     # The generator version is in the folder name so an upgrade never reuses old images.
     root = cache_home() / "datasets" / f"{name}-seed{SYNTH_SEED}-v{GENERATOR_VERSION}"
     if not root.exists():
-
         print(f"reidbench: generating the {name} dataset into {root} (first use only)")
         root.parent.mkdir(parents=True, exist_ok=True)
         generate(root, preset=DATASETS[name], seed=SYNTH_SEED, progress=progress)

@@ -34,9 +34,10 @@ front logo) and a frequency, hair and skin tones, accessories (backpack, handbag
 scarf), and a per-material infrared reflectance. As with real fabrics, whose NIR
 brightness only loosely follows their visible lightness, a garment's reflectance is
 ``IR_COUPLING`` (0.6) times its visible luminance plus 0.4 times an independent draw:
-hue carries nothing across modalities and grey level only part of the identity, so
-matching also needs shape, pattern and accessories. (Version 1 drew reflectance fully
-independently; deep models trained from scratch on ``small`` then stayed at chance.) Each image (a Generator seeded by
+hue carries nothing across modalities beyond its share in lightness, and grey level
+only part of the identity, so matching also needs shape, pattern and accessories.
+(Version 1 drew reflectance fully independently; deep models trained from scratch on
+``small`` then stayed at chance.) Each image (a Generator seeded by
 (seed, cam, pid, index), so output never depends on generation order) draws the crop
 size and aspect (2:1-3:1), the viewpoint (front/back/side: which accessories show, width
 squeeze, mirroring), pose jitter and exposure. Cameras differ in scene (1: room 1;
