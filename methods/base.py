@@ -8,14 +8,13 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from reidbench.atomic import atomic_open
 from reidbench.data.imageset import ImageSet
 
 
@@ -47,9 +46,8 @@ class RunContext:
             return np.load(path)
         value = np.asarray(compute())
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{uuid.uuid4().hex}.npy")  # unique across DDP ranks
-        np.save(tmp, value)
-        tmp.replace(path)
+        with atomic_open(path) as fh:
+            np.save(fh, value)
         return value
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from reidbench import provenance
+from reidbench.atomic import atomic_open
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
 from reidbench.data.imageset import ImageSet, concat
 from reidbench.data.sysu import SysuDataset, load_sysu
@@ -144,9 +145,8 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         if not _is_rank_zero():
             return None
         emb_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = emb_path.with_name(f".{emb_path.name}.{os.getpid()}.npz")
-        np.savez(tmp, features=feats, provenance=json.dumps(extra, default=str))
-        tmp.replace(emb_path)
+        with atomic_open(emb_path) as fh:
+            np.savez(fh, features=feats, provenance=json.dumps(extra, default=str))
     if not _is_rank_zero():
         return None
     t0 = time.perf_counter()

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reidbench.atomic import atomic_open
 from reidbench.errors import ReidbenchError
 
 SCHEMA = 1
@@ -35,13 +35,8 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     text = json.dumps(payload, indent=1, sort_keys=False, default=_jsonable)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
+        with atomic_open(path, "w") as fh:
             fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
     except OSError as exc:
         raise ReidbenchError(f"cannot write result file {path}: {exc.strerror}") from None
     return path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -26,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from reidbench.atomic import atomic_open
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext
@@ -354,9 +354,8 @@ class Engine:
 
     @staticmethod
     def _save(path: Path, obj: dict[str, Any]) -> None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(obj, tmp)
-        tmp.replace(path)  # atomic: a crash mid-write never corrupts the last good checkpoint
+        with atomic_open(path) as fh:  # a crash mid-write never corrupts the last good checkpoint
+            torch.save(obj, fh)
 
     @staticmethod
     def _load_checkpoint(work: Path, info: distributed.DistInfo) -> dict[str, Any] | None:

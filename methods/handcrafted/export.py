@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reidbench.atomic import atomic_open
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.handcrafted.methods import DESCRIPTORS
@@ -42,7 +43,6 @@ def export_features(method: str, images: Path, out: Path, resize: str = "bicubic
     feats = DESCRIPTORS[method].compute(listing, resize, progress, dtype=np.float64)
     out = Path(out)
     ensure_writable(out.parent if str(out.parent) else Path("."))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=feats, paths=np.array(paths))
-    tmp.replace(out)
+    with atomic_open(out) as fh:
+        np.savez(fh, features=feats, paths=np.array(paths))
     return out

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from reidbench.atomic import atomic_open
 from reidbench.errors import ReidbenchError
 
 FORMATS = ("png", "pdf")
@@ -47,11 +46,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(path) as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a figure is for others to read too
-        os.replace(tmp, path)
     except OSError as exc:
         raise ReidbenchError(f"cannot write {path}: {exc.strerror}") from None
     return path
