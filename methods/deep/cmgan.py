@@ -26,6 +26,7 @@ from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import cross_modality_triplet, identity_loss, modality_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
+from reidbench.registry import coerce_like
 
 CMGAN_CONFIG: dict[str, Any] = {
     "embedding": "gap",  # gap | fc
@@ -103,18 +104,6 @@ class _GradReverse(torch.autograd.Function):
         return -ctx.coeff * grad, None
 
 
-def as_bool(value: Any, key: str) -> bool:
-    """A config flag given as a bool or as true/false text."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ReidbenchError(f"config key '{key}' expects true or false, got '{value}'")
-
-
 def phase_of(step: int, k_gen: int, schedule: str) -> str:
     """'gen' or 'dis' for a 0-based step of the alternating schedule."""
     if schedule == "k_then_1":
@@ -138,7 +127,7 @@ class CmganTask(Task):
             raise ReidbenchError("alpha and beta are both 0: the generator would learn nothing")
         self.cfg = cfg
         self.alpha, self.beta, self.gamma = float(cfg["alpha"]), float(cfg["beta"]), float(cfg["gamma"])
-        self.normalize = as_bool(cfg["normalize"], "normalize")
+        self.normalize = bool(coerce_like(False, cfg["normalize"], "normalize"))  # "auto" resolved by the preset
         self.d_scale = self._d_loss_scale(cfg)
         if self.gamma > 0 and self.d_scale <= 0:
             raise ReidbenchError(f"d_loss_scale must be positive, got {self.d_scale:g}")

@@ -159,9 +159,10 @@ class WuTask(Task):
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
+        shared = "RGB 3-channel, IR replicated" if c.get("color") else "grey 1-channel (mean 0.449, std 0.226)"
         inputs = {
-            "one_stream": "RGB 3-channel, IR replicated" if c.get("color") else "grey 1-channel (mean 0.449, std 0.226)",
-            "asym_fc": "RGB 3-channel, IR replicated" if c.get("color") else "grey 1-channel (mean 0.449, std 0.226)",
+            "one_stream": shared,
+            "asym_fc": shared,
             "two_stream": "RGB stream 3-channel; IR stream " + ("3-channel replicated" if c.get("color")
                                                                   else "1-channel grey"),
             "zero_padding": "2-channel zero-padded grey (RGB in channel 1, IR in channel 2)",
