@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -16,6 +17,19 @@ import numpy as np
 
 from reidbench.atomic import atomic_open
 from reidbench.data.imageset import ImageSet
+
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and every CUDA device) from the run's seed.
+
+    torch is imported here, not at module load, so commands that never train start fast.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 @dataclass

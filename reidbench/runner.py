@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from reidbench.data.imageset import ImageSet, concat
 from reidbench.data.sysu import SysuDataset, load_sysu
 from reidbench.errors import ReidbenchError
 from reidbench.evaluation import Metrics, evaluate_galleries
-from reidbench.methods.base import RunContext
+from reidbench.methods.base import RunContext, seed_everything
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, SHOTS
 from reidbench.registry import MethodSpec, get_method
@@ -206,14 +205,6 @@ def metrics_row(m: Metrics) -> dict[str, float]:
     row = {f"r{k}": 100 * m.rank(k) for k in RANKS}
     row.update(mAP=100 * m.mAP, mINP=100 * m.mINP)
     return row
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _check_features(feats: np.ndarray, expected: int, name: str) -> None:

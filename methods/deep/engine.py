@@ -28,11 +28,11 @@ from tqdm import tqdm
 from reidbench.atomic import atomic_open
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
-from reidbench.methods.base import RunContext
+from reidbench.methods.base import RunContext, seed_everything
 from reidbench.methods.deep import distributed
 from reidbench.methods.deep.data import Augmenter, InputProfile, decode_images, to_unit_float
 from reidbench.methods.deep.losslog import LossLog
-from reidbench.methods.deep.rng import capture_rng_state, determinism, restore_rng_state, seed_everything
+from reidbench.methods.deep.rng import capture_rng_state, determinism, restore_rng_state
 from reidbench.methods.deep.sampler import IdentityModalitySampler
 from reidbench.methods.deep.task import Amp, Batch, Task
 from reidbench.methods.deep.validation import SELECT_METRICS, ValProtocol, selection_score

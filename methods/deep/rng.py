@@ -1,4 +1,4 @@
-"""Seeding and RNG state capture, so a resumed run replays the uninterrupted one.
+"""RNG state capture (so a resumed run replays the uninterrupted one) and determinism.
 
 Every source of randomness a training run touches is listed here: Python
 ``random``, numpy's global RNG, torch's CPU generator and the CUDA generator of the run's device.
@@ -13,13 +13,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and all CUDA devices) from one integer."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 @contextlib.contextmanager
