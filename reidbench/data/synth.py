@@ -45,11 +45,20 @@ squeeze, mirroring), pose jitter and exposure. Cameras differ in scene (1: room 
 gain, blur and noise. IR images are grey (3 equal channels, like the real ones), with
 illuminator fall-off, glow and stronger noise. JPEGs are written by Pillow at a fixed
 quality, so the same preset and seed give byte-identical files.
+
+Portability. The bytes are the same on every machine, whatever BLAS kernel, thread count
+or CPU SIMD level runs the generator: pixel arithmetic uses only IEEE basic operations
+(see :mod:`reidbench.data.portable`), never numpy's vectorised transcendental functions
+or a BLAS product, and libjpeg-turbo's integer DCT is bit-exact across its SIMD paths.
+``tests/test_portability.py`` checks it in subprocesses under several kernels and keeps
+golden content digests. (Version 2 used ``np.exp``/``np.sin`` and a BLAS dot product; its
+pixels changed with ``OPENBLAS_CORETYPE`` and ``NPY_DISABLE_CPU_FEATURES``.)
 """
 from __future__ import annotations
 
 import colorsys
 import csv
+import hashlib
 import io
 import json
 import os
@@ -65,18 +74,18 @@ from typing import BinaryIO, Callable
 import numpy as np
 import scipy.io
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
+from reidbench.data.portable import exp_neg, gaussian_blur, positive_half_wave
 from reidbench.errors import ReidbenchError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 JPEG_QUALITY = 90
 RGB_CAMS = (1, 2, 4, 5)
 IR_CAMS = (3, 6)
 EXPECTED_FULL_VAL = tuple(i for i in range(334, 434) if i != 347)
 IR_COUPLING = 0.6  # share of a garment's IR reflectance that follows its visible luminance
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as rgb2gray
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as rgb2gray
 
 # Seed-sequence domain tags: without them [seed, pid] and [seed, pid, 0] would collide,
 # because numpy's SeedSequence pads short entropy with zeros.
@@ -280,6 +289,11 @@ def _hair_rgb(rng: np.random.Generator) -> tuple[float, float, float]:
     return (base * 1.2, base, base * 0.8)
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of ... x 3 colours, summed in a fixed order (a BLAS dot product's order is not)."""
+    return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
+
+
 def identity(seed: int, pid: int) -> Identity:
     """Appearance of ``pid``; depends only on (seed, pid)."""
     rng = np.random.default_rng([_TAG_IDENTITY, seed, pid])
@@ -289,7 +303,7 @@ def identity(seed: int, pid: int) -> Identity:
     for m in garments:
         rgb[m] = _garment_rgb(rng)
     ir = rng.uniform(0.08, 0.95, N_MATERIALS).astype(np.float32)
-    ir[garments] = IR_COUPLING * (rgb[garments] @ LUMA) + (1 - IR_COUPLING) * ir[garments]
+    ir[garments] = IR_COUPLING * luminance(rgb[garments]) + (1 - IR_COUPLING) * ir[garments]
     ir[SKIN], ir[HAIR] = rng.uniform(0.68, 0.88), rng.uniform(0.25, 0.6)
     ir[BG] = rgb[BG] = 0.0
     return Identity(
@@ -357,8 +371,8 @@ class Shot:
     ph: float  # person height in px
     cx: float
     top: float
-    arm_swing: float
-    stride: float
+    arm_swing: float  # slope of a swinging arm (horizontal per vertical unit)
+    stride: float  # slope of a striding leg
     exposure: float
     scene_x: float
     horizon: float
@@ -406,8 +420,8 @@ def _pattern(kind: str, pu: np.ndarray, pv: np.ndarray, freq: float, phase: floa
 
     The result broadcasts against the image (it may be a single row or column).
     """
-    h = np.sin(2 * np.pi * freq * pv + phase) > 0
-    v = np.sin(2 * np.pi * freq * pu + phase) > 0
+    h = positive_half_wave(2 * np.pi * freq * pv + phase)
+    v = positive_half_wave(2 * np.pi * freq * pu + phase)
     if kind == "hstripes":
         return h
     if kind == "vstripes":
@@ -424,7 +438,7 @@ def _paint_legs(lab: np.ndarray, u: np.ndarray, v: np.ndarray, idn: Identity, s:
     hip, foot = idn.hip, 0.965
     taper = idn.leg_w * (1 - 0.3 * np.clip((v - hip) / (foot - hip), 0, 1))
     if s.view == "side":
-        legs = [(0.0, np.tan(s.stride)), (0.0, -np.tan(s.stride))]
+        legs = [(0.0, s.stride), (0.0, -s.stride)]
     else:
         sep = half_hip - idn.leg_w
         legs = [(-sep, -0.02), (sep, 0.02)]
@@ -456,7 +470,7 @@ def _paint_torso_arms(lab: np.ndarray, u: np.ndarray, v: np.ndarray, idn: Identi
     aw = 0.24 * sw if s.view != "side" else 0.3 * sw
     arm_end = hip - 0.02
     sleeve_end = arm_end - 0.03 if idn.long_sleeves else sh + 0.11
-    arms = [(0.0, np.tan(s.arm_swing))] if s.view == "side" else \
+    arms = [(0.0, s.arm_swing)] if s.view == "side" else \
         [(-(sw + 0.8 * aw), -abs(s.arm_swing) * 0.3), (sw + 0.8 * aw, abs(s.arm_swing) * 0.3)]
     for u0, slope in arms:
         arm = _limb(u, v, u0, slope, aw, sh + 0.01, arm_end)
@@ -571,7 +585,8 @@ def _room1(c: _Canvas, s: Shot, rng: np.random.Generator) -> None:
     c.fill(y < hz, (0.8, 0.72, 0.6), 0.6, tex * (1.05 - 0.15 * y))
     c.fill((np.mod(x, 1.6) < 0.35) & (y > 0.08) & (y < hz), (0.45, 0.3, 0.18), 0.72, tex)
     c.fill((np.mod(x + 0.8, 1.6) < 0.18) & (y > 0.22) & (y < 0.4), (0.2, 0.45, 0.7), 0.3)
-    tiles = (np.mod(np.log(np.maximum(y - hz, 0) + 0.03) * 3.0, 1) < 0.08) | (np.mod(x * 5, 1) < 0.05)
+    depth = 0.3 / (np.maximum(y - hz, 0) + 0.03)  # floor lines crowd towards the horizon
+    tiles = (np.mod(depth, 1) < 0.08) | (np.mod(x * 5, 1) < 0.05)
     c.fill(y >= hz, (0.52, 0.47, 0.42), 0.45, np.where(tiles, 0.75, 1.0) * tex)
 
 
@@ -633,15 +648,16 @@ def _camera_response(img: np.ndarray, cam: Camera, s: Shot, rng: np.random.Gener
     """Gain, colour cast, IR illuminator fall-off and glow, blur and sensor noise."""
     img = img * (cam.gain * s.exposure)
     if cam.ir:
-        yy = (np.arange(s.h, dtype=np.float32)[:, None] / s.h - 0.45) / 0.6
-        xx = (np.arange(s.w, dtype=np.float32)[None, :] - s.cx) / s.w
-        img = img * (0.55 + 0.55 * np.exp(-(yy**2 + xx**2)))[..., None]
+        yy = (np.arange(s.h, dtype=np.float64)[:, None] / s.h - 0.45) / 0.6
+        xx = (np.arange(s.w, dtype=np.float64)[None, :] - s.cx) / s.w
+        falloff = exp_neg(yy * yy) * exp_neg(xx * xx)  # exp(-(yy^2 + xx^2)), separable
+        img = img * (0.55 + 0.55 * falloff.astype(np.float32))[..., None]
     else:
         img = img * np.array(cam.cast, np.float32)
     sigma = cam.blur * s.h / 128
-    img = gaussian_filter(img, (sigma, sigma, 0))
+    img = gaussian_blur(img, sigma)
     if cam.ir:
-        img = img + 0.35 * gaussian_filter(np.clip(img - 0.6, 0, None), (s.h / 25, s.h / 25, 0))
+        img = img + 0.35 * gaussian_blur(np.clip(img - 0.6, 0, None), s.h / 25)
     img = img + rng.normal(0, cam.noise, img.shape).astype(np.float32)
     return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
 
@@ -658,10 +674,10 @@ def render(seed: int, cam: int, pid: int, index: int,
     s = _draw_shot(camera, idn, rng, heights)
     canvas = _Canvas(s.h, s.w, camera.ir)
     SCENES[camera.scene](canvas, s, rng)
-    x = np.arange(s.w, dtype=np.float32)[None, :]
-    y = np.arange(s.h, dtype=np.float32)[:, None]
-    foot_shadow = ((x - s.cx) / (0.22 * s.ph)) ** 2 + ((y - s.top - s.ph) / (0.03 * s.ph)) ** 2
-    background = canvas.img * (1 - 0.4 * np.exp(-foot_shadow))[..., None]
+    x = (np.arange(s.w, dtype=np.float64)[None, :] - s.cx) / (0.22 * s.ph)
+    y = (np.arange(s.h, dtype=np.float64)[:, None] - s.top - s.ph) / (0.03 * s.ph)
+    foot_shadow = (exp_neg(x * x) * exp_neg(y * y)).astype(np.float32)
+    background = canvas.img * (1 - 0.4 * foot_shadow)[..., None]
     labels, shade = _paint_person(idn, s)
     palette = idn.ir[:, None] if camera.ir else idn.rgb
     img = np.where((labels > 0)[..., None], palette[labels] * shade[..., None], background)
@@ -671,8 +687,15 @@ def render(seed: int, cam: int, pid: int, index: int,
     return np.repeat(out, 3, axis=2) if camera.ir else out
 
 
+def encode_jpeg(img: np.ndarray) -> bytes:
+    """The JPEG file the replica writes for an H x W x 3 uint8 image."""
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
 def _write_jpeg(path: Path, img: np.ndarray) -> None:
-    Image.fromarray(img, "RGB").save(path, format="JPEG", quality=JPEG_QUALITY)
+    path.write_bytes(encode_jpeg(img))
 
 
 def _write_folder(root: Path, seed: int, heights: tuple[int, int], cam: int, pid: int, n: int) -> int:
@@ -690,6 +713,23 @@ def _write_folder(root: Path, seed: int, heights: tuple[int, int], cam: int, pid
 
 def _ids_line(ids: tuple[int, ...]) -> str:
     return ",".join(str(i) for i in ids) + "\n"
+
+
+METADATA = "SYNTHETIC.json"
+
+
+def content_digest(root: Path) -> str:
+    """SHA-256 over every file's relative path and bytes (the metadata file excluded).
+
+    Equal digests mean byte-identical replicas; the golden digests in the tests and
+    the one recorded in ``SYNTHETIC.json`` are of this.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != METADATA):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def _write_metadata(root: Path, pl: SynthPlan, p: Preset, seed: int) -> None:
@@ -710,8 +750,9 @@ def _write_metadata(root: Path, pl: SynthPlan, p: Preset, seed: int) -> None:
         "images_per_cam": per_cam,
         "n_ids": {"with_images": len({pid for _, pid, _ in pl.counts}), "train": len(pl.train),
                   "val": len(pl.val), "test": len(pl.test), "available": len(pl.available)},
+        "content_digest": content_digest(root),
     }
-    (root / "SYNTHETIC.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n",
+    (root / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n",
                                          encoding="utf-8")
 
 
