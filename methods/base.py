@@ -77,6 +77,14 @@ class Method(abc.ABC):
     def __init__(self, config: dict[str, Any]):
         self.config = dict(config)
 
+    def resolved_config(self, device: str) -> dict[str, Any]:
+        """The config as it runs on ``device`` (e.g. presets filled in): part of a result's identity."""
+        return dict(self.config)
+
+    def tags(self, resolved: dict[str, Any]) -> list[str]:
+        """Facts of the resolved config every row label must show (e.g. ``cpu preset``)."""
+        return []
+
     def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
         """Learn from ``train`` (and select on ``val``); the default learns nothing."""
 
@@ -86,4 +94,11 @@ class Method(abc.ABC):
 
     def provenance(self) -> dict[str, Any]:
         """Extra facts for the result file (training steps, checkpoints, ...)."""
+        return {}
+
+    def artifacts(self, ctx: RunContext) -> dict[str, Path]:
+        """Files the result's figures need (e.g. a loss log), copied beside the result file.
+
+        Called even when cached embeddings spare the fit, so look in ``ctx.work_dir``.
+        """
         return {}

@@ -5,7 +5,7 @@ import difflib
 
 from reidbench.errors import ReidbenchError
 from reidbench.protocols.agw import SysuAgw
-from reidbench.protocols.base import Galleries, Protocol
+from reidbench.protocols.base import Galleries, Protocol, describe_source
 from reidbench.protocols.settings import ALL_SETTINGS, Setting
 from reidbench.protocols.sysu import SysuOfficial
 
@@ -20,4 +20,4 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS[name]()
 
 
-__all__ = ["ALL_SETTINGS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "get_protocol"]
+__all__ = ["ALL_SETTINGS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "describe_source", "get_protocol"]

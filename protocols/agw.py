@@ -6,6 +6,12 @@ descending from AGW. Trial t seeds ``random.Random(t)`` and walks the test IDs
 folder's sorted files: ID-major order. AGW defines single-shot only; reidbench's
 multi-shot here draws ``sample(files, 10)`` from the same stream and is labelled
 as its own convention.
+
+The draws walk the files present, so galleries equal the AGW code's only when every
+test image is there; ``reidbench eval`` warns when a feature file lacks some.
+Ties: reidbench ranks tied distances in gallery order (a stable sort, as the
+official MATLAB code does); the AGW code's ``np.argsort`` is not stable, so on tied
+distances its numbers can differ from these by up to about 1 point.
 """
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ import random
 import numpy as np
 
 from reidbench.data.sysu import SysuDataset
-from reidbench.protocols.base import Galleries, Protocol, pool_offsets
+from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol, pool_offsets
 from reidbench.protocols.settings import Setting
 
 AGW_SEEDED = "agw_seeded"
+GALLERY_SOURCES[AGW_SEEDED] = "AGW-lineage seeded galleries, random.Random(trial) (not the official protocol)"
 
 
 class SysuAgw(Protocol):

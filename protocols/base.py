@@ -17,6 +17,14 @@ from reidbench.errors import ReidbenchError
 from reidbench.protocols.settings import MAX_TRIALS, PROBE_CAMS, Setting
 
 
+# gallery source -> what it means, for captions and reports; each protocol module adds its own
+GALLERY_SOURCES: dict[str, str] = {}
+
+
+def describe_source(source: str) -> str:
+    return GALLERY_SOURCES.get(source, source)
+
+
 @dataclass(frozen=True)
 class Galleries:
     """Gallery pool indices of each trial (trial i = row i + 1 of a table), and their source."""
@@ -41,9 +49,12 @@ class Protocol(abc.ABC):
         """Every test-ID image of the RGB cameras; galleries index into it."""
         return data.images(data.ids("test"), RGB_CAMS)
 
-    def galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
+    def check_trials(self, trials: int) -> None:
         if not 1 <= trials <= MAX_TRIALS:
             raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {trials}")
+
+    def galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
+        self.check_trials(trials)
         if setting.shots not in self.supports:
             raise ReidbenchError(f"protocol '{self.name}' does not define {setting.shots}-shot galleries")
         return self._galleries(data, setting, trials)

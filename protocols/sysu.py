@@ -15,12 +15,14 @@ import numpy as np
 import scipy.io
 
 from reidbench.data.sysu import CAMERAS, SysuDataset
-from reidbench.protocols.base import Galleries, Protocol, pool_offsets
+from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol, pool_offsets
 from reidbench.protocols.settings import MAX_TRIALS, Setting
 
 OFFICIAL = "official_rand_perm"
 SEEDED = "seeded_rand_perm"
 TABLE_SEED = 2017  # seeds the substitute table; the cell (cam, pid) is mixed in
+GALLERY_SOURCES[OFFICIAL] = "official trials (rand_perm_cam.mat)"
+GALLERY_SOURCES[SEEDED] = "seeded trials shaped like the official table (not the official galleries)"
 
 TrialTable = dict[tuple[int, int], np.ndarray]  # (cam, pid) -> 10 x n, 1-based positions
 
@@ -80,7 +82,7 @@ def trial_table(data: SysuDataset) -> tuple[TrialTable, str]:
 
 class SysuOfficial(Protocol):
     name = "sysu"
-    label = "SYSU-MM01 official (Wu et al. 2017), 10 fixed trials"
+    label = "SYSU-MM01 protocol (Wu et al., ICCV 2017)"
 
     def _galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
         table, source = trial_table(data)

@@ -1,6 +1,8 @@
-"""Command line: ``reidbench run | table | eval | list | data synth | features``.
+"""Command line: ``reidbench run | table | eval | list | data synth | features`` and the figures.
 
 User mistakes end with one line on stderr and exit status 2, never a traceback.
+Nothing here imports torch: ``--help``, ``list``, ``table`` and argument or
+dataset-layout errors answer without it.
 """
 from __future__ import annotations
 
@@ -11,13 +13,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from reidbench.errors import ReidbenchError
+from reidbench.store import DEFAULT_RESULTS
+
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise ReidbenchError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("reidbench").strip()
+        raise ReidbenchError(f"{command}: {message}" if command else message)
 
 
 def _csv(value: str) -> list[str]:
@@ -26,7 +31,8 @@ def _csv(value: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reidbench", description="RGB-IR person re-identification benchmark (SYSU-MM01).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"reidbench {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
     run.add_argument("--methods", required=True, type=_csv, help="comma-separated method names (see `list`), or a group: table1, handcrafted, deep, all")
@@ -39,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=int, default=10)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--results", type=Path, help="results folder (default: results/<dataset name>)")
+    run.add_argument("--results", type=Path, help="results folder (default: runs/<dataset name>)")
     run.add_argument("--cache", type=Path, help="cache folder (default: ~/.cache/reidbench/cache)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                      help="override a config value (repeatable)")
@@ -47,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
 
     table = sub.add_parser("table", help="print a Table-1-style report of a results folder")
-    table.add_argument("--results", type=Path, default=Path("results/synthetic-small"))
+    table.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                       help=f"results folder (default: {DEFAULT_RESULTS}; published ones: results/synthetic-small)")
+    table.add_argument("--variants", default="default",
+                       help="default: each method's default config (other seeds and trial counts labelled); "
+                            "all: every config, labelled with what it changes")
     table.add_argument("--format", default="markdown", help="markdown, latex, csv or html")
     table.add_argument("--protocol", default="sysu")
     table.add_argument("--std", action="store_true", help="show mean ± std over the trials")
@@ -61,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--protocol", default="sysu")
     ev.add_argument("--trials", type=int, default=10)
     ev.add_argument("--distance", default="euclidean", help="euclidean, cosine or neg_dot")
-    ev.add_argument("--data", type=Path, help="take the test IDs from this dataset's exp/test_id.txt")
+    ev.add_argument("--data", type=Path, help="the dataset the features come from: its test IDs and full listing")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub.add_parser("list", help="list the registered methods")
@@ -85,21 +95,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
         return COMMANDS[args.command](args) or 0
     except ReidbenchError as exc:
         print(f"reidbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("reidbench: interrupted", file=sys.stderr)
+        hint = "; run the same command with --resume to continue training from its last checkpoint" \
+            if getattr(args, "command", None) == "run" else ""
+        print(f"reidbench: interrupted{hint}", file=sys.stderr)
         return 130
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("reidbench")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from reidbench.registry import get_method
     from reidbench.report import build_table, caption_for, render
     from reidbench.runner import RunOptions, expand_methods, run
+    from reidbench.selection import select_rows
     from reidbench.store import load_results
 
     methods = expand_methods(args.methods)
@@ -111,8 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     written = run(opts)
     if written:
         results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
+        rows = select_rows(results, args.protocol, variants="all")
         print()
-        print(render(build_table(results, args.protocol), "markdown", caption_for(results, args.protocol)))
+        print(render(build_table(rows), "markdown", caption_for(rows)))
         print()
         for path in written:
             print(f"reidbench: wrote {path}")
@@ -142,24 +169,25 @@ def parse_overrides(items: list[str], methods: list[str], defaults_of) -> dict[s
 
 def cmd_table(args: argparse.Namespace) -> int:
     from reidbench.report import FORMATS, build_table, caption_for, render
+    from reidbench.selection import select_rows
     from reidbench.store import load_results
 
     if args.format not in FORMATS:
         raise ReidbenchError(f"unknown format '{args.format}' (known: {', '.join(FORMATS)})")
     results = load_results(args.results)
     if not results:
-        raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first")
-    frame = build_table(results, args.protocol, with_paper=args.with_paper, std=args.std, minp=args.minp)
-    caption = caption_for(results, args.protocol)
+        raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first "
+                             "(the published reference results are in results/synthetic-small)")
+    rows = select_rows(results, args.protocol, variants=args.variants)
+    caption = caption_for(rows, args.with_paper)
+    diffs = None
     if args.baseline:
-        import pandas as pd
-
         from reidbench.stats import baseline_columns
 
-        diffs = baseline_columns(results, args.baseline, args.protocol)
-        frame = pd.concat([frame, diffs.reindex(frame.index).fillna("")], axis=1)
+        diffs = baseline_columns(rows, args.baseline)
         caption += (f"; Δ = difference to {args.baseline}, 95% t-interval over the paired trials, "
                     "(n.s.) where the trials do not support it")
+    frame = build_table(rows, with_paper=args.with_paper, std=args.std, minp=args.minp, extra=diffs)
     print(render(frame, args.format, caption))
     return 0
 
@@ -170,11 +198,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from reidbench.external import evaluate_feature_file
     from reidbench.protocols import get_protocol
 
-    get_protocol(args.protocol)
+    get_protocol(args.protocol).check_trials(args.trials)
     if args.distance not in METRICS:
         raise ReidbenchError(f"unknown distance '{args.distance}' (known: {', '.join(METRICS)})")
-    test_ids = load_sysu(args.data).ids("test") if args.data else None
-    out = evaluate_feature_file(args.features, args.protocol, args.trials, args.distance, test_ids)
+    reference = load_sysu(args.data) if args.data else None
+    out = evaluate_feature_file(args.features, args.protocol, args.trials, args.distance, reference)
+    for note in sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]}):
+        print(f"reidbench: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -182,9 +212,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{key:14s} r1 {res['r1']:6.2f}  r5 {res['r5']:6.2f}  r10 {res['r10']:6.2f}  r20 {res['r20']:6.2f}  "
               f"mAP {res['mAP']:6.2f}  mINP {res['mINP']:6.2f}  valid probes {res['num_valid_probes']}  "
               f"[{res['gallery_source']}]")
-    notes = sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]})
-    print(f"protocol {args.protocol}, {args.trials} trials, distance {args.distance}; trial table: "
-          f"{next(iter(out.values()))['gallery_source']}" + (f" ({'; '.join(notes)})" if notes else ""))
+    from reidbench.protocols import describe_source
+
+    print(f"protocol {args.protocol}, {args.trials} trials, distance {args.distance}; galleries: "
+          f"{describe_source(next(iter(out.values()))['gallery_source'])}")
     return 0
 
 
@@ -202,7 +233,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     from reidbench.data.synth import generate
 
     path = generate(args.out, preset=args.preset, seed=args.seed, progress=True)
-    print(f"reidbench: wrote {path}")
+    meta = json.loads((path / "SYNTHETIC.json").read_text())
+    print(f"reidbench: wrote {path} ({meta['n_images']} images, content digest {meta['content_digest'][:16]})")
     return 0
 
 

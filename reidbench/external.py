@@ -13,19 +13,31 @@ from typing import Any
 
 import numpy as np
 
-from reidbench.data.sysu import SysuDataset, _check_test_ids
+from reidbench.data.sysu import CAMERAS, SysuDataset, _check_test_ids
 from reidbench.errors import ReidbenchError
 from reidbench.protocols import ALL_SETTINGS, get_protocol
-from reidbench.protocols.sysu import official_test_ids
+from reidbench.protocols.agw import SysuAgw
+from reidbench.protocols.sysu import official_table, official_test_ids
+from reidbench.scoring import evaluate_settings
 
 _PATH = re.compile(r"^cam([1-6])/(\d{4})/(\d{4})\.jpg$")
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # an npz is a zip archive
+
+
 def load_feature_file(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Read and validate the npz; every problem is one clear line."""
+    """Read and validate the npz; every problem is one clear line.
+
+    The features keep their stored dtype; rows are converted to float64 (and
+    checked for NaN) only once the protocol has picked the ones it scores.
+    """
     path = Path(path)
     if not path.is_file():
         raise ReidbenchError(f"feature file not found: {path}")
+    with path.open("rb") as fh:
+        if fh.read(4) != _ZIP_MAGIC:
+            raise ReidbenchError(f"{path}: not an npz file (expected numpy.savez output with 'features' and 'paths')")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("features", "paths") if k not in npz.files]
@@ -38,14 +50,12 @@ def load_feature_file(path: Path) -> tuple[np.ndarray, list[str]]:
         raise ReidbenchError(f"{path}: 'features' must be an N x D array, got shape {feats.shape}")
     if not np.issubdtype(feats.dtype, np.number):
         raise ReidbenchError(f"{path}: 'features' must be numeric, got {feats.dtype}")
+    if np.issubdtype(feats.dtype, np.complexfloating):
+        raise ReidbenchError(f"{path}: 'features' must be real numbers, got {feats.dtype}")
     if paths.ndim != 1 or not np.issubdtype(paths.dtype, np.str_):
         raise ReidbenchError(f"{path}: 'paths' must be a 1-D array of strings")
     if len(paths) != len(feats):
         raise ReidbenchError(f"{path}: {len(paths)} paths but {len(feats)} feature rows")
-    feats = feats.astype(np.float64)
-    if not np.isfinite(feats).all():
-        bad = int(np.flatnonzero(~np.isfinite(feats).all(1))[0])
-        raise ReidbenchError(f"{path}: features contain NaN or infinite values (first in row {bad}, {paths[bad]})")
     names = [str(p).replace("\\", "/").removeprefix("./") for p in paths]
     for name in names:
         if not _PATH.match(name):
@@ -71,20 +81,60 @@ def dataset_from_paths(names: list[str], test_ids: tuple[int, ...] | None = None
     return SysuDataset(Path("."), listing, {"train": (), "val": (), "test": tests}, name="features")
 
 
-def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
-                          distance: str = "euclidean", test_ids: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """All four settings, as percentages averaged over the trials, plus per-trial values."""
-    from reidbench.runner import evaluate_settings
+def missing_test_images(data: SysuDataset, reference: SysuDataset | None) -> int | None:
+    """Test images of the reference listing absent from the feature file (None: no reference fits).
 
+    The reference is the dataset given with ``--data``, else SYSU-MM01's official listing
+    when the test identities are the official ones.
+    """
+    cells = [(cam, pid) for cam in CAMERAS for pid in data.ids("test")]
+    if reference is not None:
+        return sum(max(0, reference.count(*c) - data.count(*c)) for c in cells)
+    if data.ids("test") != official_test_ids():
+        return None
+    table = official_table()
+    return sum(max(0, (table[c].shape[1] if c in table else 0) - data.count(*c)) for c in cells)
+
+
+def agw_coverage_warning(data: SysuDataset, reference: SysuDataset | None) -> str:
+    """Why sysu-agw galleries of these features may differ from the AGW code's draws ('' if they do not)."""
+    missing = missing_test_images(data, reference)
+    if missing == 0:
+        return ""
+    what = (f"lacks {missing} test image(s) of {'the dataset' if reference is not None else 'SYSU-MM01'}"
+            if missing else "cannot be checked against a full listing (pass --data ROOT)")
+    return (f"the feature file {what}; sysu-agw draws its galleries from the images present, "
+            "so they differ from the AGW code's draws on the full dataset")
+
+
+def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
+                          distance: str = "euclidean", reference: SysuDataset | None = None) -> dict[str, Any]:
+    """All four settings, as percentages averaged over the trials, plus per-trial values.
+
+    ``reference`` (the dataset of ``--data``) supplies the test identities and the
+    complete listing the AGW-lineage galleries are checked against.
+    """
     feats, names = load_feature_file(path)
-    data = dataset_from_paths(names, test_ids)
+    data = dataset_from_paths(names, reference.ids("test") if reference is not None else None)
     protocol = get_protocol(protocol_name)
     row = {name: i for i, name in enumerate(names)}
     probes, pool = protocol.probes(data), protocol.pool(data)
-    q = feats[[row[p] for p in probes.paths]]
-    g = feats[[row[p] for p in pool.paths]]
+    q = _rows_float64(feats, [row[p] for p in probes.paths], names, path)
+    g = _rows_float64(feats, [row[p] for p in pool.paths], names, path)
     gals = {s.key: protocol.galleries(data, s, trials) for s in ALL_SETTINGS}
     summaries = evaluate_settings(q, g, probes, pool, gals, distance)
+    warning = agw_coverage_warning(data, reference) if protocol_name == SysuAgw.name else ""
     return {key: {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
-                  "gallery_source": sm["gallery_source"], "gallery_note": sm["gallery_note"]}
+                  "gallery_source": sm["gallery_source"],
+                  "gallery_note": "; ".join(n for n in (sm["gallery_note"], warning) if n)}
             for key, sm in summaries.items()}
+
+
+def _rows_float64(feats: np.ndarray, rows: list[int], names: list[str], path: Path) -> np.ndarray:
+    """The protocol's rows as float64 (the only copy made); NaN or inf there is an error."""
+    out = feats[rows].astype(np.float64)
+    bad = ~np.isfinite(out).all(1)
+    if bad.any():
+        first = rows[int(np.flatnonzero(bad)[0])]
+        raise ReidbenchError(f"{path}: features contain NaN or infinite values (first in row {first}, {names[first]})")
+    return out

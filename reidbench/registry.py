@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
 
+from reidbench.config import Rule, merge_config
 from reidbench.errors import ReidbenchError
 
 ENTRY_POINT_GROUP = "reidbench.methods"
@@ -30,11 +31,22 @@ class MethodSpec:
     reference: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     source: str = "reidbench"
+    rules: dict[str, Rule] = field(default_factory=dict)
+    check: Callable[[dict[str, Any]], None] | None = None  # rules that tie several keys together
+
+    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The default config updated by ``overrides``, every value checked (nothing is built)."""
+        config = merge_config(self.config, overrides or {}, self.name, self.rules)
+        if self.check is not None:
+            try:
+                self.check(config)
+            except ReidbenchError as exc:
+                raise ReidbenchError(f"method '{self.name}': {exc}") from None
+        return config
 
     def create(self, overrides: dict[str, Any] | None = None) -> Any:
         """Build the method with its default config updated by ``overrides``."""
-        config = merge_config(self.config, overrides or {}, self.name)
-        return self.factory(config)
+        return self.factory(self.resolve(overrides))
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -42,12 +54,19 @@ _plugins_loaded = False
 
 
 def register_method(name: str, *, label: str, family: str, reference: str = "",
-                    config: dict[str, Any] | None = None) -> Callable:
-    """Decorator registering ``factory(config) -> Method`` (a class works too)."""
+                    config: dict[str, Any] | None = None, rules: dict[str, Rule] | None = None,
+                    check: Callable[[dict[str, Any]], None] | None = None) -> Callable:
+    """Decorator registering ``factory(config) -> Method`` (a class works too).
+
+    ``rules`` gives the valid values of config keys (see :mod:`reidbench.config`) and
+    ``check(config)`` raises for invalid combinations; both run when the method is
+    resolved, before any data is read.
+    """
 
     def decorate(factory: Callable) -> Callable:
         spec = MethodSpec(name, factory, label, family, reference, dict(config or {}),
-                          source=getattr(factory, "__module__", "reidbench"))
+                          source=getattr(factory, "__module__", "reidbench"), rules=dict(rules or {}),
+                          check=check)
         _add(spec)
         factory.method_spec = spec
         return factory
@@ -89,7 +108,8 @@ def load_plugins() -> None:
                 f"plugin entry point '{ep.name}' names a method called '{spec.name}'; "
                 "the two names must agree")
         _add(MethodSpec(spec.name, spec.factory, spec.label, spec.family or "plugin",
-                        spec.reference, spec.config, source=f"plugin {ep.value}"))
+                        spec.reference, spec.config, source=f"plugin {ep.value}", rules=spec.rules,
+                        check=spec.check))
 
 
 def all_methods() -> dict[str, MethodSpec]:
@@ -111,39 +131,3 @@ def get_method(name: str) -> MethodSpec:
 def create_method(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Instantiate a registered method by name (timm's ``create_model``)."""
     return get_method(name).create(overrides)
-
-
-def merge_config(defaults: dict[str, Any], overrides: dict[str, Any], name: str) -> dict[str, Any]:
-    """Defaults updated by overrides; an unknown key is a user error, not a silent no-op."""
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise ReidbenchError(
-            f"unknown config key(s) for method '{name}': {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(defaults)) or 'none'})")
-    merged = dict(defaults)
-    for key, value in overrides.items():
-        merged[key] = coerce_like(defaults[key], value, key)
-    return merged
-
-
-def coerce_like(default: Any, value: Any, key: str) -> Any:
-    """Convert a command-line string to the type of the default value."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, (list, tuple)):
-            return type(default)(coerce_like(default[0], v, key) if default else v
-                                 for v in value.split("+"))
-    except ValueError:
-        raise ReidbenchError(f"config key '{key}' expects {type(default).__name__}, got '{value}'") from None
-    return value

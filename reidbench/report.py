@@ -1,17 +1,22 @@
 """Table-1-style reports from result files (pandas), beside the paper's numbers.
 
-Rows follow the paper's order and labels (methods it lacks come after); columns
-are All-search / Indoor-search x Single-shot / Multi-shot x r1 / r10 / r20 / mAP.
+Rows follow the paper's order and labels (methods it lacks come after; which runs
+become rows is :mod:`reidbench.selection`'s rule); columns are All-search /
+Indoor-search x Single-shot / Multi-shot x r1 / r10 / r20 / mAP. Every rendering
+carries a caption naming the protocol, the dataset (and whether it is synthetic)
+and where the galleries come from.
 """
 from __future__ import annotations
 
 import html
-from importlib import resources
 from typing import Any
 
 import pandas as pd
 
 from reidbench.errors import ReidbenchError
+from reidbench.paper import PAPER_DATASET, paper_table
+from reidbench.protocols import describe_source
+from reidbench.selection import Row
 
 SETTINGS = (("all-single", "All-search", "Single-shot"), ("all-multi", "All-search", "Multi-shot"),
             ("indoor-single", "Indoor-search", "Single-shot"), ("indoor-multi", "Indoor-search", "Multi-shot"))
@@ -19,40 +24,52 @@ METRICS = ("r1", "r10", "r20", "mAP")
 FORMATS = ("markdown", "latex", "csv", "html")
 
 
-def paper_table() -> pd.DataFrame:
-    """Dai et al. 2018, Table 1, indexed by reidbench method name."""
-    with resources.files("reidbench.published").joinpath("paper_table1.csv").open() as fh:
-        return pd.read_csv(fh, comment="#").set_index("method")
+def dataset_text(dataset: dict[str, Any]) -> str:
+    """The dataset's name, and for a generated replica that it is synthetic."""
+    synthetic = dataset.get("synthetic")
+    if not synthetic:
+        return dataset["name"]
+    return (f"{dataset['name']} (SYNTHETIC replica, generator v{synthetic['generator_version']}, "
+            f"not SYSU-MM01 images)")
 
 
-def build_table(results: list[dict[str, Any]], protocol: str = "sysu", with_paper: bool = False,
-                std: bool = False, minp: bool = False) -> pd.DataFrame:
-    """One row per method (and one per paper row with ``with_paper``), string cells."""
-    results = [r for r in results if r["protocol"]["name"] == protocol]
-    if not results:
-        raise ReidbenchError(f"no results for protocol '{protocol}' to tabulate")
-    datasets = {r["dataset"]["fingerprint"] for r in results}
-    if len(datasets) > 1:
-        raise ReidbenchError("the results folder mixes datasets; tabulate one dataset per folder")
+def context_text(results: list[dict[str, Any]]) -> str:
+    """Protocol, dataset and gallery source(s) of a set of results: the facts every caption states."""
+    first = results[0]
+    sources = sorted({s["gallery_source"] for r in results for s in r["settings"].values()})
+    trials = sorted({r["protocol"]["trials"] for r in results})
+    return (f"{first['protocol']['label']} on {dataset_text(first['dataset'])}; galleries: "
+            f"{'; '.join(describe_source(s) for s in sources)}; {'/'.join(map(str, trials))} trials")
+
+
+def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, minp: bool = False,
+                extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per selected result (and one per paper row with ``with_paper``), string cells.
+
+    ``extra`` (indexed by row label) adds columns, e.g. the paired differences of ``--baseline``.
+    """
     paper = paper_table()
     metrics = METRICS + (("mINP",) if minp else ())
-    order = {name: i for i, name in enumerate(paper.index)}
-    latest = {}
-    for r in sorted(results, key=lambda r: r.get("created", "")):
-        latest[r["method"]["name"]] = r
-    names = sorted(latest, key=lambda n: (order.get(n, len(order)), n))
-    rows, index = [], []
-    for name in names:
-        r = latest[name]
-        rows.append({(key, m): _cell(r["settings"].get(key), m, std) for key, _, _ in SETTINGS for m in metrics})
-        index.append(r["method"]["label"])
-        if with_paper and name in paper.index:
-            rows.append({(key, m): _paper_cell(paper.loc[name], key, m) for key, _, _ in SETTINGS for m in metrics})
-            index.append(f"{r['method']['label']} (paper)")
-    columns = pd.MultiIndex.from_tuples([(f"{a} {s}", m) for key, a, s in SETTINGS for m in metrics])
-    frame = pd.DataFrame([[row[(key, m)] for key, _, _ in SETTINGS for m in metrics] for row in rows],
-                         index=pd.Index(index, name="Method"), columns=columns)
-    return frame
+    synthetic = any(row.result["dataset"].get("synthetic") for row in rows)
+    n_extra = 0 if extra is None else len(extra.columns)
+    cells, index = [], []
+    for row in rows:
+        cells.append([_cell(row.result["settings"].get(key), m, std) for key, _, _ in SETTINGS for m in metrics]
+                     + ([] if extra is None else list(extra.loc[row.label])))
+        index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
+        if with_paper and row.method in paper.index and not row.variant:
+            cells.append([_paper_cell(paper.loc[row.method], key, m) for key, _, _ in SETTINGS for m in metrics]
+                         + [""] * n_extra)
+            index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
+    columns = [(f"{a} {s}", m) for key, a, s in SETTINGS for m in metrics] + ([] if extra is None else list(extra.columns))
+    return pd.DataFrame(cells, index=pd.Index(index, name="Method"), columns=pd.MultiIndex.from_tuples(columns))
+
+
+def caption_for(rows: list[Row], with_paper: bool = False) -> str:
+    caption = context_text([row.result for row in rows]) + "; %"
+    if with_paper:
+        caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
+    return caption
 
 
 def _cell(setting: dict | None, metric: str, std: bool) -> str:
@@ -74,11 +91,11 @@ def render(frame: pd.DataFrame, fmt: str, caption: str = "") -> str:
 
 
 def _markdown(frame: pd.DataFrame, caption: str) -> str:
-    head = ["Method"] + [f"{a} {m}" for a, m in frame.columns]
+    head = [frame.index.name or ""] + [f"{a} {m}" for a, m in frame.columns]
     lines = [f"**{caption}**", ""] if caption else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(label), *row.tolist()]) + " |")
+        lines.append("| " + " | ".join([str(label), *map(str, row.tolist())]) + " |")
     return "\n".join(lines)
 
 
@@ -102,16 +119,9 @@ def _latex(frame: pd.DataFrame, caption: str) -> str:
 def _csv(frame: pd.DataFrame, caption: str) -> str:
     flat = frame.copy()
     flat.columns = [f"{a} {m}" for a, m in frame.columns]
-    return flat.to_csv()
+    return (f"# {caption}\n" if caption else "") + flat.to_csv()
 
 
 def _html(frame: pd.DataFrame, caption: str) -> str:
     table = frame.to_html(escape=True, border=0)
     return (f"<figure><figcaption>{html.escape(caption)}</figcaption>{table}</figure>" if caption else table)
-
-
-def caption_for(results: list[dict[str, Any]], protocol: str) -> str:
-    r = next(r for r in results if r["protocol"]["name"] == protocol)
-    sources = sorted({s["gallery_source"] for res in results for s in res["settings"].values()})
-    return (f"{r['protocol']['label']} on {r['dataset']['name']} "
-            f"(galleries: {', '.join(sources)}; {r['protocol']['trials']} trials; %)")

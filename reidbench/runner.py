@@ -1,15 +1,19 @@
 """The shared protocol runner: every method, same dataset, same galleries.
 
-For each method: fit on the training identities (validation identities for
-selection), embed the probes and the gallery pool once (cached on disk by method
-config and dataset fingerprint), evaluate every setting and trial, and write one
-result file atomically with full provenance.
+Everything a user can get wrong is checked before any work, cheapest first:
+method names and config values, protocol and settings, the dataset's layout, the
+device, then a decode of every image. For each method: fit on the training
+identities (validation identities for selection), embed the probes and the gallery
+pool once (cached on disk by method config, seed and dataset fingerprint), evaluate
+every setting and trial, and write the result atomically with full provenance.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,18 +23,22 @@ import numpy as np
 
 from reidbench import provenance
 from reidbench.atomic import atomic_open
+from reidbench.config import changed_keys
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
-from reidbench.data.imageset import ImageSet, concat
+from reidbench.data.imageset import concat
+from reidbench.data.record import dataset_record
 from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
-from reidbench.evaluation import Metrics, evaluate_galleries
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
-from reidbench.protocols.settings import GALLERY_CAMS, SHOTS
-from reidbench.registry import MethodSpec, get_method
-from reidbench.store import SCHEMA, ensure_writable, result_path, write_json_atomic
+from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
+from reidbench.registry import MethodSpec, all_methods, get_method
+from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_settings, top_matches
+from reidbench.store import (SCHEMA, default_results_dir, ensure_writable, result_id, result_path, save_result,
+                             sidecar)
 
-RANKS = (1, 5, 10, 20)
+GROUPS = ("table1", "handcrafted", "deep", "all")
 
 
 @dataclass
@@ -41,7 +49,7 @@ class RunOptions:
     protocol: str = "sysu"
     modes: tuple[str, ...] = ("all", "indoor")
     shots: tuple[str, ...] = ("single", "multi")
-    trials: int = 10
+    trials: int = MAX_TRIALS
     seed: int = 0
     device: str = "auto"
     results: Path | None = None
@@ -49,6 +57,11 @@ class RunOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     resume: bool = False
+
+
+def say(message: str) -> None:
+    """Progress messages go to stderr: stdout carries only what a command reports."""
+    print(f"reidbench: {message}", file=sys.stderr, flush=True)
 
 
 def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) -> SysuDataset:
@@ -60,27 +73,21 @@ def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) 
 
 
 def settings_for(modes: tuple[str, ...], shots: tuple[str, ...]) -> list[Setting]:
+    if not modes or not shots:
+        raise ReidbenchError("--modes and --shots each need at least one value")
     for mode in modes:
         if mode not in GALLERY_CAMS:
             raise ReidbenchError(f"unknown mode '{mode}' (known: {', '.join(GALLERY_CAMS)})")
     for shot in shots:
         if shot not in SHOTS:
             raise ReidbenchError(f"unknown shots '{shot}' (known: {', '.join(SHOTS)})")
-    return [Setting(m, s) for m in modes for s in shots]
-
-
-def default_results_dir(data: SysuDataset) -> Path:
-    return Path("results") / data.name
-
-
-GROUPS = ("table1", "handcrafted", "deep", "all")
+    return [Setting(m, s) for m in dict.fromkeys(modes) for s in dict.fromkeys(shots)]
 
 
 def expand_methods(names: list[str]) -> list[str]:
     """Method names with groups expanded: ``table1`` (the paper's rows, in its order),
     a family (``handcrafted``, ``deep``) or ``all``; duplicates dropped."""
-    from reidbench.registry import all_methods
-    from reidbench.report import paper_table
+    from reidbench.paper import paper_table
 
     out: list[str] = []
     for name in names:
@@ -92,48 +99,65 @@ def expand_methods(names: list[str]) -> list[str]:
             out += [n for n, spec in all_methods().items() if spec.family == name]
         else:
             out.append(name)
+    if not out:
+        raise ReidbenchError("no methods given (e.g. --methods hog_cca,cmgan; see `reidbench list`)")
     return list(dict.fromkeys(out))
+
+
+def resolve_methods(names: list[str], overrides: dict[str, Any]) -> list[tuple[MethodSpec, dict[str, Any]]]:
+    """Each method's spec and checked config; nothing is built and no data is read."""
+    specs = [get_method(name) for name in expand_methods(names)]
+    return [(spec, spec.resolve(overrides.get(spec.name, {}))) for spec in specs]
 
 
 def run(opts: RunOptions) -> list[Path]:
     """Run every method of ``opts`` and return the result files written."""
-    specs = [get_method(name) for name in expand_methods(opts.methods)]  # unknown names fail before any work
+    methods = resolve_methods(opts.methods, opts.overrides)
     protocol = get_protocol(opts.protocol)
     settings = settings_for(opts.modes, opts.shots)
-    device = provenance.resolve_device(opts.device)
+    protocol.check_trials(opts.trials)
+    if opts.seed < 0:
+        raise ReidbenchError(f"--seed must be a non-negative integer, got {opts.seed}")
+    provenance.check_device_name(opts.device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
-    results_dir = ensure_writable(opts.results or default_results_dir(data))
+    results_dir = ensure_writable(opts.results or default_results_dir(data.name))
+    device = provenance.resolve_device(opts.device)
+    cache = Path(opts.cache or cache_home() / "cache")
+    if check_images(data, cache, opts.progress):
+        say(f"checked every image of {data.name} ({data.num_images} files): all decode")
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
     written = []
-    for spec in specs:
-        payload = run_method(spec, data, protocol, settings, galleries, opts, device)
+    for i, (spec, config) in enumerate(methods, 1):
+        say(f"[{i}/{len(methods)}] {spec.name}")
+        payload, artifacts = run_method(spec, config, data, protocol, galleries, opts, device, cache)
         if payload is not None:
-            written.append(write_json_atomic(result_path(results_dir, spec.name, protocol.name), payload))
+            written.append(_write(results_dir, payload, artifacts))
     return written
 
 
-def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings: list[Setting],
-               galleries: dict, opts: RunOptions, device: str) -> dict[str, Any] | None:
-    """Fit, embed and evaluate one method; None on non-zero ranks of a distributed run."""
-    overrides = opts.overrides.get(spec.name, {})
-    method = spec.create(overrides)
-    config_key = _digest({"method": spec.name, "config": method.config, "seed": opts.seed})
-    cache = Path(opts.cache or cache_home() / "cache")
+def run_method(spec: MethodSpec, config: dict[str, Any], data: SysuDataset, protocol: Protocol,
+               galleries: dict[str, Galleries], opts: RunOptions, device: str,
+               cache: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+    """Fit, embed and evaluate one method; (None, {}) on non-zero ranks of a distributed run."""
+    method = spec.factory(config)
+    resolved = method.resolved_config(device)
+    key = _digest({"method": spec.name, "config": resolved, "seed": opts.seed})
     ctx = RunContext(seed=opts.seed, device=device, cache_dir=cache,
-                     work_dir=cache / "work" / f"{spec.name}-{config_key}-{data.fingerprint}",
+                     work_dir=cache / "work" / f"{spec.name}-{key}-{data.fingerprint}",
                      dataset_fingerprint=data.fingerprint, progress=opts.progress, resume=opts.resume)
     seed_everything(opts.seed)
     probes, pool = protocol.probes(data), protocol.pool(data)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    emb_path = cache / "embeddings" / f"{spec.name}-{config_key}-{data.fingerprint}.npz"
+    emb_path = cache / "embeddings" / f"{spec.name}-{key}-{data.fingerprint}.npz"
     # The embeddings file holds probes then pool rows, in protocol order.
     if emb_path.exists():
         stored = np.load(emb_path)
         feats, extra = stored["features"], json.loads(str(stored["provenance"]))
         timings["cached_embeddings"] = 1.0
+        say(f"{spec.name}: embeddings of this config and seed are cached; evaluating only")
     else:
-        print(f"reidbench: {spec.name}: fitting on {len(data.ids('train'))} training identities")
+        say(f"{spec.name}: fitting on {len(data.ids('train'))} training identities")
         method.fit(data.train, data.val, ctx)
         timings["fit_s"] = time.perf_counter() - start
         t0 = time.perf_counter()
@@ -142,27 +166,32 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         extra = method.provenance()
         _check_features(feats, len(probes) + len(pool), spec.name)
         if not _is_rank_zero():
-            return None
+            return None, {}
         emb_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(emb_path) as fh:
             np.savez(fh, features=feats, provenance=json.dumps(extra, default=str))
     if not _is_rank_zero():
-        return None
+        return None, {}
     t0 = time.perf_counter()
     q, g = feats[: len(probes)], feats[len(probes):]
-    summaries = evaluate_settings(q, g, probes, pool, {s.key: galleries[s.key] for s in settings},
-                                  method.distance)
+    summaries = evaluate_settings(q, g, probes, pool, galleries, method.distance)
+    feats_digest = hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16]
+    for summary in summaries.values():
+        summary["embeddings_digest"] = feats_digest  # which embeddings scored it, when a file merges runs
+    ranks = {k: encode_ranks(top_matches(q, g, probes, pool, gal.indices[RETRIEVAL_TRIAL], method.distance))
+             for k, gal in galleries.items()}
     timings["eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - start
-    return {
+    payload = {
         "schema": SCHEMA,
+        "id": result_id(spec.name, resolved, opts.seed, protocol.name, opts.trials, data.fingerprint),
         "method": {"name": spec.name, "label": spec.label, "family": spec.family,
-                   "reference": spec.reference, "source": spec.source, "config": method.config},
+                   "reference": spec.reference, "source": spec.source, "config": method.config,
+                   "resolved": resolved, "changed": changed_keys(spec.config, method.config),
+                   "tags": method.tags(resolved)},
         "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
                      "trials": opts.trials},
-        "dataset": {"name": data.name, "root": str(data.root), "fingerprint": data.fingerprint,
-                    "num_images": data.num_images,
-                    "ids": {k: len(v) for k, v in data.splits.items()}},
+        "dataset": dataset_record(data),
         "settings": summaries,
         "seed": opts.seed,
         "device": provenance.device_info(device),
@@ -171,40 +200,24 @@ def run_method(spec: MethodSpec, data: SysuDataset, protocol: Protocol, settings
         "timings": timings,
         "created": provenance.now(),
         "method_provenance": extra,
-        "artifacts": {"embeddings": str(emb_path), "work_dir": str(ctx.work_dir)},
+        "retrieval": {"trial": RETRIEVAL_TRIAL, "top_k": TOP_K, "ranks": ranks},
+        "artifacts": {"local": {"embeddings": str(emb_path), "work_dir": str(ctx.work_dir)}},
     }
+    return payload, method.artifacts(ctx)
 
 
-def evaluate_settings(q: np.ndarray, g: np.ndarray, probes: ImageSet, pool: ImageSet,
-                      galleries: dict[str, Galleries], metric: str) -> dict[str, dict[str, Any]]:
-    """Every trial of every setting in one call (pool distances computed once), summarised per setting."""
-    flat = [idx for gal in galleries.values() for idx in gal.indices]
-    metrics = iter(evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams, flat, metric=metric))
-    return {key: summarise([next(metrics) for _ in gal.indices], gal) for key, gal in galleries.items()}
-
-
-def summarise(trials: list[Metrics], galleries: Galleries) -> dict[str, Any]:
-    """Per-trial metrics and their mean and standard deviation, in percent."""
-    rows = [metrics_row(m) for m in trials]
-    keys = list(rows[0])
-    table = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
-    return {
-        "mean": dict(zip(keys, table.mean(0).tolist())),
-        "std": dict(zip(keys, table.std(0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(keys))),
-        "trials": rows,
-        "num_valid_probes": trials[0].num_valid,
-        "gallery_size": [int(len(g)) for g in galleries.indices],
-        "gallery_source": galleries.source,
-        "gallery_note": galleries.note,
-        "cmc_mean": (np.mean([m.cmc for m in trials], axis=0) * 100).tolist(),
-        "cmc_trials": [(m.cmc * 100).tolist() for m in trials],  # for spread bands in figures
-    }
-
-
-def metrics_row(m: Metrics) -> dict[str, float]:
-    row = {f"r{k}": 100 * m.rank(k) for k in RANKS}
-    row.update(mAP=100 * m.mAP, mINP=100 * m.mINP)
-    return row
+def _write(results_dir: Path, payload: dict[str, Any], artifacts: dict[str, Path]) -> Path:
+    """Copy the method's artifacts beside the result (what its figures need), then write the result."""
+    path = result_path(results_dir, payload)
+    stored = {}
+    for name, source in artifacts.items():
+        if Path(source).is_file():
+            target = sidecar(path, name)
+            with atomic_open(target) as fh, open(source, "rb") as src:
+                shutil.copyfileobj(src, fh)
+            stored[name] = target.name
+    payload["artifacts"]["files"] = stored
+    return save_result(results_dir, payload)
 
 
 def _check_features(feats: np.ndarray, expected: int, name: str) -> None:

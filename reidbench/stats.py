@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from reidbench.errors import ReidbenchError
-from reidbench.figures.runs import select_runs
-from reidbench.report import SETTINGS, build_table
+from reidbench.report import SETTINGS
+from reidbench.selection import Row, default_row
 
 NOT_SUPPORTED = "(n.s.)"
 
@@ -57,25 +57,22 @@ def paired_difference(trials_a: Sequence[float], trials_b: Sequence[float], conf
     return PairedDiff(mean, lo, hi, bool(lo > 0 or hi < 0), n)
 
 
-def baseline_columns(results: list[dict[str, Any]], baseline: str, protocol: str = "sysu",
-                     metrics: Sequence[str] = ("r1", "mAP"), confidence: float = 0.95) -> pd.DataFrame:
-    """Per method and setting, ``metric(method) - metric(baseline)`` with its CI, as strings.
+def baseline_columns(rows: list[Row], baseline: str, metrics: Sequence[str] = ("r1", "mAP"),
+                     confidence: float = 0.95) -> pd.DataFrame:
+    """Per row and setting, ``metric(row) - metric(baseline)`` with its CI, as strings.
 
-    Rows and their labels are those of :func:`reidbench.report.build_table`, so the
-    frame can be joined to the table; unsupported differences end in "(n.s.)".
+    Indexed by row label (for :func:`reidbench.report.build_table`'s ``extra``);
+    the baseline is ``baseline``'s default row; unsupported differences end in "(n.s.)".
     """
-    latest = {r["method"]["name"]: r for r in select_runs(results, protocol)}
-    if baseline not in latest:
-        raise ReidbenchError(f"--baseline {baseline}: no result for it under protocol '{protocol}' "
-                             f"(available: {', '.join(sorted(latest))})")
-    base = latest[baseline]
-    index = build_table(results, protocol).index  # row order and labels of the table
-    by_label = {r["method"]["label"]: r for r in latest.values()}
+    try:
+        base = default_row(rows, baseline).result
+    except ReidbenchError as exc:
+        raise ReidbenchError(f"--baseline {baseline}: {exc}") from None
     columns = pd.MultiIndex.from_tuples([(f"{mode} {shots}", f"Δ{m} vs {base['method']['label']}")
                                          for _, mode, shots in SETTINGS for m in metrics])
-    rows = [[_cell(by_label[label], base, key, m, confidence) for key, _, _ in SETTINGS for m in metrics]
-            for label in index]
-    return pd.DataFrame(rows, index=index, columns=columns)
+    cells = [[_cell(row.result, base, key, m, confidence) for key, _, _ in SETTINGS for m in metrics]
+             for row in rows]
+    return pd.DataFrame(cells, index=[row.label for row in rows], columns=columns)
 
 
 def _cell(result: dict[str, Any], base: dict[str, Any], key: str, metric: str, confidence: float) -> str:

@@ -14,16 +14,17 @@ import torchvision
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
 from reidbench.errors import ReidbenchError
 from reidbench.methods.deep import backbones
-from reidbench.methods.deep.cmgan import CMGAN_CONFIG, CmGAN, CmganTask, phase_of
+from reidbench.methods.deep.cmgan import CmGAN, CmganTask, phase_of
+from reidbench.methods.deep.config import CMGAN_CONFIG, COMMON_CONFIG
 from reidbench.methods.deep.data import Augmenter, InputProfile
 from reidbench.methods.deep.encoding import GREY_MEAN, GREY_STD, InputEncoder
 from reidbench.methods.deep.losses import cross_modality_triplet
-from reidbench.methods.deep.method import COMMON_CONFIG, resolve_preset
+from reidbench.methods.deep.method import resolve_preset
 from reidbench.methods.deep.sampler import IdentityModalitySampler
 from reidbench.methods.deep.task import Amp, Batch
 from reidbench.registry import get_method
 
-TABLE1 = Path(__file__).resolve().parents[1] / "results" / "paper_table1.csv"
+TABLE1 = Path(__file__).resolve().parents[1] / "reidbench" / "paper_table1.csv"
 
 
 # ---------------------------------------------------------------- triplet loss

@@ -21,7 +21,9 @@ from reidbench.figures.cli import add_commands
 from reidbench.figures.html_report import build_report
 from reidbench.methods.base import Method
 from reidbench.protocols import Setting, get_protocol
+from reidbench.report import context_text
 from reidbench.runner import RunOptions, run
+from reidbench.selection import select_rows
 from reidbench.store import load_results
 
 ORACLE = "fig_oracle"
@@ -62,8 +64,13 @@ def results_dir(tiny_root, tmp_path_factory) -> Path:
     return out
 
 
+def _path(results_dir: Path, name: str) -> Path:
+    (path,) = results_dir.glob(f"{name}__sysu__*.json")
+    return path
+
+
 def _result(results_dir: Path, name: str) -> dict:
-    return json.loads((results_dir / f"{name}__sysu.json").read_text())
+    return json.loads(_path(results_dir, name).read_text())
 
 
 # ------------------------------------------------------------------ CMC
@@ -75,9 +82,12 @@ def test_cmc_lines_and_bands_are_the_result_curves(results_dir):
     np.testing.assert_allclose(trials.mean(0), entry["cmc_mean"], atol=1e-9)  # runner: per-trial curves agree
     assert [c[0] for c in entry["cmc_trials"]] == pytest.approx([t["r1"] for t in entry["trials"]])
 
-    curves = [cmc.cmc_curve(_result(results_dir, n), "all-single", 20) for n in ("hog_euclidean", ORACLE)]
-    fig = cmc.plot_cmc(curves, "all-single", "tiny")
+    rows = select_rows(load_results(results_dir), "sysu")
+    assert [row.method for row in rows] == ["hog_euclidean", ORACLE]
+    curves = [cmc.cmc_curve(row, "all-single", 20) for row in rows]
+    fig = cmc.plot_cmc(curves, "all-single", context_text([row.result for row in rows]))
     ax = fig.axes[0]
+    assert "SYNTHETIC replica" in ax.get_title() and "seeded trials" in ax.get_title()
     n = len(entry["cmc_mean"])  # 8 gallery identities: the curve is flat at its end value after rank 8
     expected = np.concatenate([entry["cmc_mean"], [entry["cmc_mean"][-1]] * (20 - n)])
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(1, 21))
@@ -152,15 +162,16 @@ def test_plot_losses_command(results_dir, tmp_path, capsys):
     work = tmp_path / "work"
     write_losses(work)
     result = _result(results_dir, ORACLE)
-    result["artifacts"]["work_dir"] = str(work)
+    result["artifacts"]["files"] = {"losses.csv": "run.losses.csv"}  # stored beside the result
     (tmp_path / "run.json").write_text(json.dumps(result))
+    shutil.copy(work / "losses.csv", tmp_path / "run.losses.csv")
     assert cli(["plot", "losses", str(tmp_path / "run.json")]) == 0
     assert (tmp_path / "figures" / f"{ORACLE}_losses.png").is_file()
     assert cli(["plot", "losses", str(work), "--out", str(tmp_path / "l"), "--smooth", "3"]) == 0
     assert (tmp_path / "l.pdf").is_file() and (tmp_path / "l.png").is_file()
     capsys.readouterr()
-    assert cli(["plot", "losses", str(results_dir / "hog_euclidean__sysu.json")]) == 2
-    assert "'hog_euclidean' has no loss log" in capsys.readouterr().err
+    assert cli(["plot", "losses", str(_path(results_dir, "hog_euclidean"))]) == 2
+    assert "'hog_euclidean' stores no loss log" in capsys.readouterr().err
 
 
 def test_loss_log_without_discriminator_columns(tmp_path, capsys):
@@ -179,7 +190,7 @@ def _independent_top_k(tiny, result: dict, setting: Setting, trial: int, query: 
     """Pool rows of the top-k, recomputed from the embeddings file with plain numpy."""
     sysu = get_protocol("sysu")
     probes, pool = sysu.probes(tiny), sysu.pool(tiny)
-    feats = np.load(result["artifacts"]["embeddings"])["features"].astype(np.float64)
+    feats = np.load(result["artifacts"]["local"]["embeddings"])["features"].astype(np.float64)
     q, g = feats[query], feats[len(probes):]
     gallery = sysu.galleries(tiny, setting, 10).indices[trial]
     if probes.cams[query] == 3:  # cam 3 (IR) and cam 2 (RGB) are the same room
@@ -188,15 +199,18 @@ def _independent_top_k(tiny, result: dict, setting: Setting, trial: int, query: 
     return [int(gallery[i]) for i in sorted(range(len(gallery)), key=lambda i: (dist[i], i))[:k]]
 
 
-def test_retrieval_ranking_equals_an_independent_one(results_dir, tiny):
-    path = results_dir / "hog_euclidean__sysu.json"
+@pytest.mark.parametrize("setting", ["all-single", "indoor-multi"])
+def test_stored_retrievals_equal_an_independent_ranking(results_dir, tiny, setting):
+    path = _path(results_dir, "hog_euclidean")
     result = json.loads(path.read_text())
-    view = retrieval.load_run(path, "all-single", 2)
+    view = retrieval.load_run(path, setting)
+    assert view.trial == result["retrieval"]["trial"] == 0
     queries = np.arange(len(view.probes))
     rows = retrieval.retrieve(view, queries, 10)
     assert any(view.probes.cams[r.query] == 3 for r in rows)
+    mode, shots = setting.split("-")
     for r in rows:
-        expected = _independent_top_k(tiny, result, Setting("all", "single"), 2, r.query, 10)
+        expected = _independent_top_k(tiny, result, Setting(mode, shots), 0, r.query, 10)
         assert r.ranked.tolist() == expected
         assert r.matches.tolist() == [view.pool.pids[i] == view.probes.pids[r.query] for i in expected]
         if view.probes.cams[r.query] == 3:
@@ -204,7 +218,7 @@ def test_retrieval_ranking_equals_an_independent_one(results_dir, tiny):
 
 
 def test_queries_are_seeded_and_have_a_true_match(results_dir):
-    view = retrieval.load_run(results_dir / "hog_euclidean__sysu.json", "indoor-single", 0)
+    view = retrieval.load_run(_path(results_dir, "hog_euclidean"), "indoor-single")
     a = retrieval.choose_queries(view, 6, seed=3)
     assert a.tolist() == retrieval.choose_queries(view, 6, seed=3).tolist() != retrieval.choose_queries(view, 6, 4).tolist()
     gal_pids = set(view.pool.pids[view.gallery])
@@ -214,10 +228,10 @@ def test_queries_are_seeded_and_have_a_true_match(results_dir):
 
 
 def test_show_frames_true_matches_green_and_false_red(results_dir, tmp_path):
-    path = results_dir / "hog_euclidean__sysu.json"
+    path = _path(results_dir, "hog_euclidean")
     out = tmp_path / "fig6.png"
     assert cli(["show", str(path), "--queries", "3", "--top-k", "6", "--seed", "1", "--out", str(out)]) == 0
-    view = retrieval.load_run(path, "all-single", 0)
+    view = retrieval.load_run(path, "all-single")
     rows = retrieval.retrieve(view, retrieval.choose_queries(view, 3, 1), 6)
     grid = retrieval.render_grid(view, rows)
     with Image.open(out) as img:
@@ -234,15 +248,20 @@ def test_show_frames_true_matches_green_and_false_red(results_dir, tmp_path):
     assert any(r.matches.any() for r in rows) and any((~r.matches).any() for r in rows)
 
 
-def test_show_errors(results_dir, tmp_path, capsys):
-    path = results_dir / "hog_euclidean__sysu.json"
-    assert cli(["show", str(path), "--trial", "10"]) == 2
-    assert "--trial must be between 0 and 9" in capsys.readouterr().err
+def test_show_errors(results_dir, tiny_root, tmp_path, capsys):
+    path = _path(results_dir, "hog_euclidean")
+    assert cli(["show", str(path), "--top-k", "11"]) == 2
+    assert "--top-k must be between 1 and 10" in capsys.readouterr().err
     moved = json.loads(path.read_text())
-    moved["artifacts"]["embeddings"] = str(tmp_path / "gone.npz")
+    moved["dataset"]["root"] = str(tmp_path / "gone")
     (tmp_path / "r.json").write_text(json.dumps(moved))
     assert cli(["show", str(tmp_path / "r.json")]) == 2
-    assert "embeddings not found" in capsys.readouterr().err
+    assert "dataset root not found" in capsys.readouterr().err
+    assert cli(["show", str(tmp_path / "r.json"), "--data", str(tiny_root), "--out", str(tmp_path / "f.png")]) == 0
+    del moved["retrieval"]
+    (tmp_path / "old.json").write_text(json.dumps(moved))
+    assert cli(["show", str(tmp_path / "old.json")]) == 2
+    assert "stores no retrieval lists" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------- report
@@ -267,20 +286,24 @@ def test_html_report_has_the_table_and_one_image_per_figure(results_dir, tmp_pat
 
     folder = tmp_path / "results"
     shutil.copytree(results_dir, folder, ignore=shutil.ignore_patterns("figures"))
-    oracle = json.loads((folder / f"{ORACLE}__sysu.json").read_text())
-    write_losses(Path(oracle["artifacts"]["work_dir"]))  # give one run a loss log
+    oracle_path = _path(folder, ORACLE)
+    oracle = json.loads(oracle_path.read_text())
+    write_losses(tmp_path / "work")  # give one run a loss log, stored beside it
+    shutil.copy(tmp_path / "work" / "losses.csv", oracle_path.with_name(oracle_path.stem + ".losses.csv"))
+    oracle["artifacts"]["files"] = {"losses.csv": oracle_path.stem + ".losses.csv"}
+    oracle_path.write_text(json.dumps(oracle))
     page = build_report(folder, tmp_path / "report", show="hog_euclidean", queries=2)
     parsed = _Collect()
     parsed.feed(page.read_text())
     assert "HOG+Euclidean" in parsed.cells and "Oracle+noise" in parsed.cells
-    hog = json.loads((folder / "hog_euclidean__sysu.json").read_text())
+    hog = _result(folder, "hog_euclidean")
     assert f"{hog['settings']['all-single']['mean']['r1']:.2f}" in parsed.cells
     assert len(parsed.imgs) == 4 + 1 + 1  # CMC per setting, one loss figure, one retrieval figure
     for src in parsed.imgs:
         assert src.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as img:
             assert img.size[0] > 300
-    shutil.rmtree(Path(oracle["artifacts"]["work_dir"]))
+    oracle_path.with_name(oracle_path.stem + ".losses.csv").unlink()
     assert cli(["report", "--results", str(folder), "--out", str(tmp_path / "r2")]) == 0
     parsed = _Collect()
     parsed.feed((tmp_path / "r2" / "index.html").read_text())

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from reidbench.errors import ReidbenchError
-from reidbench.report import build_table
+from reidbench.selection import select_rows
 from reidbench.stats import PairedDiff, baseline_columns, paired_difference
 
 # Student's t, 0.975 quantile, 4 degrees of freedom (printed tables: 2.776).
@@ -54,7 +54,8 @@ def _result(name: str, label: str, r1: list[float], mAP: list[float], created: s
     mean = {k: sum(t[k] for t in trials) / len(trials) for k in trials[0]}
     setting = {"mean": mean, "std": {k: 0.0 for k in mean}, "trials": trials, "gallery_size": [gallery] * len(trials),
                "gallery_source": "seeded_rand_perm", "gallery_note": "", "num_valid_probes": 10}
-    return {"method": {"name": name, "label": label}, "protocol": {"name": "sysu", "label": "SYSU", "trials": len(r1)},
+    return {"method": {"name": name, "label": label, "changed": {}}, "seed": 0,
+            "protocol": {"name": "sysu", "label": "SYSU", "trials": len(r1)},
             "dataset": {"name": "d", "fingerprint": "f"}, "created": created,
             "settings": {"all-single": setting, "indoor-single": setting}}
 
@@ -62,9 +63,9 @@ def _result(name: str, label: str, r1: list[float], mAP: list[float], created: s
 def test_baseline_columns_rows_and_cells():
     base = _result("hog_euclidean", "HOG+Euclidean", [10, 20, 30, 40, 50], [5, 5, 5, 5, 5])
     better = _result("plugin_b", "B", [11, 22, 33, 44, 55], [6, 4, 7, 3, 5])
-    results = [better, base]
-    frame = baseline_columns(results, "hog_euclidean")
-    assert list(frame.index) == list(build_table(results).index)
+    rows = select_rows([better, base], "sysu")
+    frame = baseline_columns(rows, "hog_euclidean")
+    assert list(frame.index) == [row.label for row in rows] == ["HOG+Euclidean", "B"]
     assert frame.loc["HOG+Euclidean"].eq("baseline").all()
     r1 = ("All-search Single-shot", "Δr1 vs HOG+Euclidean")
     mAP = ("All-search Single-shot", "ΔmAP vs HOG+Euclidean")
@@ -76,8 +77,8 @@ def test_baseline_columns_rows_and_cells():
 
 def test_baseline_errors():
     base = _result("hog_euclidean", "HOG+Euclidean", [1, 2], [1, 2])
-    with pytest.raises(ReidbenchError, match="no result for it"):
-        baseline_columns([base], "lomo_cca")
+    with pytest.raises(ReidbenchError, match="--baseline lomo_cca: no result for 'lomo_cca'"):
+        baseline_columns(select_rows([base], "sysu"), "lomo_cca")
     other = _result("plugin_b", "B", [1, 2], [1, 2], gallery=30)
     with pytest.raises(ReidbenchError, match="same all-single galleries"):
-        baseline_columns([base, other], "hog_euclidean")
+        baseline_columns(select_rows([base, other], "sysu"), "hog_euclidean")

@@ -52,7 +52,7 @@ def test_parse_assignment_and_round_robin_devices(tmp_path):
                               devices=("cuda:0", "cuda:1"))
     points = sweep.plan(opts)
     assert [p.device for p in points] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
-    assert points[3].result == tmp_path / "margin=1.4" / "cmgan__sysu.json"
+    assert points[3].folder == tmp_path / "margin=1.4" and points[3].result is None  # not run yet
     assert {p.device for p in sweep.plan(replace(opts, devices=()))} == {"auto"}
 
 
@@ -87,7 +87,7 @@ def test_interrupted_sweep_continues_where_it_stopped(probe_method, tiny_root, t
         sweep.run_sweep(_opts(tiny_root, out, ("0.2", "-1", "0.8")))
     statuses = {p["value"]: p["status"] for p in json.loads((out / sweep.MANIFEST).read_text())["points"]}
     assert statuses == {"0.2": "ran", "-1": "pending", "0.8": "ran"}
-    kept = {v: (out / f"noise={v}" / f"{PROBE}__sysu.json").read_text() for v in ("0.2", "0.8")}
+    kept = {v: next((out / f"noise={v}").glob(f"{PROBE}__sysu__*.json")).read_text() for v in ("0.2", "0.8")}
 
     calls = []
     real_run = sweep.run
@@ -95,7 +95,8 @@ def test_interrupted_sweep_continues_where_it_stopped(probe_method, tiny_root, t
     manifest = sweep.run_sweep(_opts(tiny_root, out, ("0.2", "0.8", "1.0")))
     assert [c.overrides for c in calls] == [{PROBE: {"noise": "1.0"}}]  # only the missing point ran
     assert [p["status"] for p in manifest["points"]] == ["existing", "existing", "ran"]
-    assert all((out / f"noise={v}" / f"{PROBE}__sysu.json").read_text() == text for v, text in kept.items())
+    assert all(next((out / f"noise={v}").glob(f"{PROBE}__sysu__*.json")).read_text() == text
+               for v, text in kept.items())
     with pytest.raises(ReidbenchError, match="another dataset, --seed or --trials"):
         sweep.run_sweep(replace(_opts(tiny_root, out, ("0.2",)), seed=7))
 

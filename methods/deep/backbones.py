@@ -15,6 +15,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from reidbench.errors import ReidbenchError
+from reidbench.methods.deep.config import BACKBONES
 
 # name -> (torchvision constructor, ImageNet weights enum member) for the real ResNets
 TORCHVISION = {
@@ -26,7 +27,8 @@ MINI_WIDTHS = {
     "resnet_mini": (16, 32, 64, 128),
     "resnet_tiny": (8, 16, 32, 64),
 }
-BACKBONES = tuple(TORCHVISION) + tuple(MINI_WIDTHS)
+if set(TORCHVISION) | set(MINI_WIDTHS) != set(BACKBONES):  # config.BACKBONES is the list users see
+    raise ImportError("methods.deep.config.BACKBONES and the backbone tables disagree")
 
 
 class MiniResNet(nn.Module):

@@ -22,37 +22,12 @@ from torch import nn
 
 from reidbench.errors import ReidbenchError
 from reidbench.methods.deep.backbones import build_backbone, feature_dim
+from reidbench.methods.deep.config import CMGAN_EMBEDDINGS, check_cmgan
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import cross_modality_triplet, identity_loss, modality_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
-from reidbench.registry import coerce_like
-
-CMGAN_CONFIG: dict[str, Any] = {
-    "embedding": "gap",  # gap | fc
-    "id_hidden": 512,
-    "margin": 1.4,
-    "mining": "all",  # all | batch_hard | random
-    "squared": True,
-    "normalize": "auto",  # L2-normalise features for the triplet: paper preset false, cpu preset true
-    "reduction": "mean",  # mean | sum
-    "alpha": 1.0,
-    "beta": 1.0,
-    "gamma": 0.05,
-    "k_gen": 5,
-    "eta": 1.0,
-    "d_loss_scale": "eta*gamma",  # or a number, e.g. 1
-    "schedule": "k_then_1",  # k_then_1 | paper_literal (e % K != 0: K-1 generator steps)
-    "adversary": "alternate",  # alternate | grl
-    "lr_g": 0.0,
-    "lr_d": 0.0,
-    "lr_schedule": "constant",
-    "dis_diverge": 10.0,  # stop when the running mean of l_dis exceeds this (0: never)
-}
-
-SCHEDULES = ("k_then_1", "paper_literal")
-ADVERSARIES = ("alternate", "grl")
-
+from reidbench.config import coerce_like
 
 class Generator(nn.Module):
     """Image -> common feature (and ID logits when the ID loss is used)."""
@@ -67,7 +42,7 @@ class Generator(nn.Module):
         elif embedding == "fc":
             self.embedding = nn.Sequential(nn.Linear(dim, dim), nn.BatchNorm1d(dim))
         else:
-            raise ReidbenchError(f"unknown embedding '{embedding}' (gap or fc)")
+            raise ReidbenchError(f"unknown embedding '{embedding}' (known: {', '.join(CMGAN_EMBEDDINGS)})")
         self.id_head = None if num_classes is None else nn.Sequential(
             nn.Linear(dim, id_hidden), nn.ReLU(inplace=True), nn.Linear(id_hidden, num_classes))
         self.dim = dim
@@ -117,14 +92,7 @@ class CmganTask(Task):
     columns: ClassVar[tuple[str, ...]] = ("l_ide", "l_tri", "l_gen", "l_dis", "d_acc", "l_total", "lr_g", "lr_d")
 
     def __init__(self, cfg: dict[str, Any], num_classes: int, progress: bool):
-        if cfg["schedule"] not in SCHEDULES:
-            raise ReidbenchError(f"unknown schedule '{cfg['schedule']}' (known: {', '.join(SCHEDULES)})")
-        if cfg["adversary"] not in ADVERSARIES:
-            raise ReidbenchError(f"unknown adversary '{cfg['adversary']}' (known: {', '.join(ADVERSARIES)})")
-        if cfg["k_gen"] < 1 or (cfg["schedule"] == "paper_literal" and cfg["k_gen"] < 2):
-            raise ReidbenchError("k_gen must be at least 1 (2 with schedule=paper_literal)")
-        if cfg["alpha"] <= 0 and cfg["beta"] <= 0:
-            raise ReidbenchError("alpha and beta are both 0: the generator would learn nothing")
+        check_cmgan(cfg)
         self.cfg = cfg
         self.alpha, self.beta, self.gamma = float(cfg["alpha"]), float(cfg["beta"]), float(cfg["gamma"])
         self.normalize = bool(coerce_like(False, cfg["normalize"], "normalize"))  # "auto" resolved by the preset

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,28 +20,7 @@ from tqdm import tqdm
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext
-
-
-@dataclass(frozen=True)
-class InputProfile:
-    """Input geometry and train-time augmentation; test images only get the resize."""
-
-    name: str
-    height: int
-    width: int
-    flip: bool
-    pad: int
-
-
-PROFILES: dict[str, InputProfile] = {p.name: p for p in (
-    # AGW's recipe: resize, flip, zero-pad 10 + random crop back to size.
-    InputProfile("agw_288x144", 288, 144, flip=True, pad=10),
-    # The cmGAN-era alternative: square ImageNet size, flip only.
-    InputProfile("paper_224", 224, 224, flip=True, pad=0),
-    # Small inputs for CPU runs; the pad keeps AGW's pad/size ratio (10/144).
-    InputProfile("cpu_96x48", 96, 48, flip=True, pad=3),
-    InputProfile("cpu_64x32", 64, 32, flip=True, pad=2),
-)}
+from reidbench.methods.deep.config import PROFILES, InputProfile
 
 
 def get_profile(name: str) -> InputProfile:

@@ -31,11 +31,12 @@ from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.methods.deep import distributed
 from reidbench.methods.deep.data import Augmenter, InputProfile, decode_images, to_unit_float
-from reidbench.methods.deep.losslog import LossLog
+from reidbench.methods.deep.losslog import LOSS_LOG, LossLog
 from reidbench.methods.deep.rng import capture_rng_state, determinism, restore_rng_state
 from reidbench.methods.deep.sampler import IdentityModalitySampler
 from reidbench.methods.deep.task import Amp, Batch, Task
-from reidbench.methods.deep.validation import SELECT_METRICS, ValProtocol, selection_score
+from reidbench.methods.deep.config import SELECT_METRICS
+from reidbench.methods.deep.validation import ValProtocol, selection_score
 
 CHECKPOINT_FORMAT = 1
 LAST, BEST = "last.pt", "best.pt"
@@ -181,7 +182,7 @@ class Engine:
             start, train_time = int(ckpt["step"]), float(ckpt["train_time_s"])
             restore_rng_state(_rng_from_storable(ckpt["rng"]))
         last_saved = start if ckpt is not None else None
-        log = LossLog(work / "losses.csv", task.columns, main, resume_step=start if ckpt is not None else None)
+        log = LossLog(work / LOSS_LOG, task.columns, main, resume_step=start if ckpt is not None else None)
 
         def save() -> None:
             if main:
@@ -267,7 +268,7 @@ class Engine:
                 "selected_step": selection.best_step if selection.best_networks is not None else s.steps,
                 "val_metrics": selection.best_metrics, "history": selection.history},
             "checkpoint": str(work / (BEST if selection.best_networks is not None else LAST)),
-            "losses_csv": str(work / "losses.csv"),
+            "losses_csv": str(work / LOSS_LOG),
         }
 
     def _validate(self, task: Task, validator: ValProtocol, selection: Selection, step: int,

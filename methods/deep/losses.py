@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from reidbench.errors import ReidbenchError
+from reidbench.methods.deep.config import TRIPLET_MINING
 
-MINING = ("all", "batch_hard", "random")
 
 
 def pairwise_distances(x: torch.Tensor, squared: bool) -> torch.Tensor:
@@ -31,8 +31,8 @@ def cross_modality_triplet(features: torch.Tensor, pids: torch.Tensor, modalitie
     anchor; ``random`` one valid positive and negative per anchor (torch's global
     generator, so resume replays it). ``mean`` averages over the triplets formed.
     """
-    if mining not in MINING:
-        raise ReidbenchError(f"unknown triplet mining '{mining}' (known: {', '.join(MINING)})")
+    if mining not in TRIPLET_MINING:
+        raise ReidbenchError(f"unknown triplet mining '{mining}' (known: {', '.join(TRIPLET_MINING)})")
     if reduction not in ("mean", "sum"):
         raise ReidbenchError(f"unknown triplet reduction '{reduction}' (mean or sum)")
     x = features.float()

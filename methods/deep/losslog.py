@@ -13,6 +13,9 @@ from typing import Any
 HEAD = ("step", "epoch", "phase")
 
 
+LOSS_LOG = "losses.csv"  # in the work folder, and beside the result file
+
+
 class LossLog:
     """Appends one row per training step (rank 0 only)."""
 

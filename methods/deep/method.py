@@ -8,6 +8,7 @@ minutes on a laptop, and ``auto`` picks ``paper`` on CUDA and ``cpu`` otherwise.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,45 +17,11 @@ import torch
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import Method, RunContext
+from reidbench.methods.deep.config import LR_SCHEDULES, OPTIMIZERS, PRESET_VALUES, PRESETS
 from reidbench.methods.deep.data import get_profile
 from reidbench.methods.deep.engine import Engine, EngineSettings
+from reidbench.methods.deep.losslog import LOSS_LOG
 from reidbench.methods.deep.task import Task
-
-PRESETS = ("auto", "paper", "cpu")
-
-# Keys every deep method has. Preset-controlled keys default to "auto" / 0.
-COMMON_CONFIG: dict[str, Any] = {
-    "preset": "auto",
-    "backbone": "auto",
-    "weights": "auto",  # imagenet | none | path to a state dict
-    "last_stride": 2,
-    "input": "auto",  # input profile, see data.PROFILES
-    "steps": 0,  # training batches (generator and discriminator steps alike)
-    "eval_every": 0,  # validate (and checkpoint) every N steps
-    "ckpt_every": 0,  # extra checkpoints; 0 = at validations only
-    "ids_per_batch": 10,
-    "imgs_per_modality": 1,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "amp": "auto",
-    "channels_last": True,
-    "deterministic": False,
-    "select": "mAP",
-    "val_seed": 0,
-    "eval_batch": 256,
-}
-
-# What each preset puts into unset keys, shared by all deep methods.
-PRESET_VALUES: dict[str, dict[str, Any]] = {
-    "paper": {"backbone": "resnet50", "weights": "imagenet", "input": "agw_288x144",
-              "steps": 60000, "eval_every": 3000},
-    # About 45 s per method on 2 CPU cores with the embedded `small` dataset; val mAP
-    # peaks somewhere in steps 400-2,000 and selection keeps the best.
-    "cpu": {"backbone": "resnet_mini", "weights": "none", "input": "cpu_96x48",
-            "steps": 2400, "eval_every": 400},
-}
-
 
 def _unset(value: Any) -> bool:
     if isinstance(value, str):
@@ -88,7 +55,7 @@ def make_optimizer(params: Any, config: dict[str, Any], lr: float) -> torch.opti
         return torch.optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=config["weight_decay"])
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=config["weight_decay"])
-    raise ReidbenchError(f"unknown optimizer '{kind}' (sgd or adam)")
+    raise ReidbenchError(f"unknown optimizer '{kind}' (known: {', '.join(OPTIMIZERS)})")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, kind: str,
@@ -99,7 +66,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, kind: str,
     elif kind == "step":
         milestones = [max(1, updates // 2), max(1, updates * 3 // 4)]
     else:
-        raise ReidbenchError(f"unknown lr_schedule '{kind}' (constant or step)")
+        raise ReidbenchError(f"unknown lr_schedule '{kind}' (known: {', '.join(LR_SCHEDULES)})")
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
 
 
@@ -119,8 +86,14 @@ class DeepMethod(Method):
     def build_task(self, config: dict[str, Any], num_classes: int, progress: bool) -> Task:
         """The method's networks, optimisers and training step."""
 
+    def resolved_config(self, device: str) -> dict[str, Any]:
+        return resolve_preset(self.config, device, self.preset_values)
+
+    def tags(self, resolved: dict[str, Any]) -> list[str]:
+        return [f"{resolved['preset']} preset"]  # a CPU-preset row is not the paper's recipe
+
     def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
-        cfg = resolve_preset(self.config, ctx.device, self.preset_values)
+        cfg = self.resolved_config(ctx.device)
         self.resolved = cfg
         settings = EngineSettings(
             method=self.name, config=cfg, steps=cfg["steps"], eval_every=cfg["eval_every"],
@@ -135,6 +108,9 @@ class DeepMethod(Method):
         if self.engine is None:
             raise ReidbenchError(f"{self.name}: embed() called before fit()")
         return self.engine.embed(images, ctx)
+
+    def artifacts(self, ctx: RunContext) -> dict[str, Path]:
+        return {LOSS_LOG: Path(ctx.work_dir) / LOSS_LOG}
 
     def provenance(self) -> dict[str, Any]:
         if self.engine is None or self.resolved is None:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from reidbench.errors import ReidbenchError
+from reidbench.methods.deep.config import AMP_MODES
 
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
 @dataclass

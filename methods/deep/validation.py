@@ -16,7 +16,6 @@ import numpy as np
 
 from reidbench.data.imageset import IR_CAMS, RGB_CAMS, ImageSet
 
-SELECT_METRICS = ("mAP", "mAP_r1")
 
 
 @dataclass

@@ -23,25 +23,11 @@ from torch import nn
 
 from reidbench.errors import ReidbenchError
 from reidbench.methods.deep.backbones import build_backbone, feature_dim, stages, stem
+from reidbench.methods.deep.config import TWO_STREAM_SPLITS, WU_ARCHITECTURES
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import identity_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
-
-ARCHITECTURES = ("one_stream", "two_stream", "asym_fc", "zero_padding")
-
-WU_CONFIG: dict[str, Any] = {
-    "lr": 0.0,
-    "lr_schedule": "step",
-}
-# Extra keys of single architectures.
-ARCH_CONFIG: dict[str, dict[str, Any]] = {
-    "one_stream": {"color": False},
-    "two_stream": {"color": False, "specific": "stem"},  # stem | stem+layer1
-    "asym_fc": {"color": False, "fc_dim": 512},
-    "zero_padding": {},
-}
-
 
 class OneStream(nn.Module):
     """Encoder -> backbone -> GAP feature (the test feature) -> classifier."""
@@ -66,8 +52,8 @@ class TwoStream(nn.Module):
     def __init__(self, cfg: dict[str, Any], num_classes: int, progress: bool):
         super().__init__()
         specific = cfg["specific"]
-        if specific not in ("stem", "stem+layer1"):
-            raise ReidbenchError(f"unknown two-stream split '{specific}' (stem or stem+layer1)")
+        if specific not in TWO_STREAM_SPLITS:
+            raise ReidbenchError(f"unknown two-stream split '{specific}' (known: {', '.join(TWO_STREAM_SPLITS)})")
         first_shared = 2 if specific == "stem+layer1" else 1
         self.encoders = nn.ModuleList([InputEncoder("rgb"), InputEncoder("rgb" if cfg["color"] else "grey")])
         streams = []
@@ -127,7 +113,7 @@ def build_network(arch: str, cfg: dict[str, Any], num_classes: int, progress: bo
         return TwoStream(cfg, num_classes, progress)
     if arch == "asym_fc":
         return AsymFC(cfg, num_classes, progress)
-    raise ReidbenchError(f"unknown architecture '{arch}' (known: {', '.join(ARCHITECTURES)})")
+    raise ReidbenchError(f"unknown architecture '{arch}' (known: {', '.join(WU_ARCHITECTURES)})")
 
 
 class WuTask(Task):

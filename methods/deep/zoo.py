@@ -1,15 +1,15 @@
 """Registers the deep methods: cmGAN, its ablations and Wu et al.'s four baselines.
 
-Labels are the row names of the paper's Table 1 (as in results/paper_table1.csv).
+Labels are the row names of the paper's Table 1 (``reidbench.paper``). Registering
+imports no torch: the factories import the networks only when a method is built.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from reidbench.methods.base import Method
-from reidbench.methods.deep.cmgan import CMGAN_CONFIG, CmGAN
-from reidbench.methods.deep.method import COMMON_CONFIG
-from reidbench.methods.deep.wu2017 import ARCH_CONFIG, WU_CONFIG, WuBaseline
+from reidbench.methods.deep.config import (ARCH_CONFIG, CMGAN_CONFIG, CMGAN_RULES, COMMON_CONFIG, COMMON_RULES,
+                                           WU_CONFIG, WU_RULES, check_cmgan)
 from reidbench.registry import register_method
 
 CMGAN_REF = "Dai et al., Cross-Modality Person Re-Identification with Generative Adversarial Training, IJCAI 2018"
@@ -33,20 +33,26 @@ WU_LABELS = {
 
 def _register_cmgan(name: str, label: str, overrides: dict[str, Any]) -> None:
     def factory(config: dict[str, Any]) -> Method:
+        from reidbench.methods.deep.cmgan import CmGAN
+
         return CmGAN(config, name)
 
     factory.__name__ = name
     register_method(name, label=label, family="deep", reference=CMGAN_REF,
-                    config={**COMMON_CONFIG, **CMGAN_CONFIG, **overrides})(factory)
+                    config={**COMMON_CONFIG, **CMGAN_CONFIG, **overrides},
+                    rules={**COMMON_RULES, **CMGAN_RULES}, check=check_cmgan)(factory)
 
 
 def _register_wu(arch: str, label: str) -> None:
     def factory(config: dict[str, Any]) -> Method:
+        from reidbench.methods.deep.wu2017 import WuBaseline
+
         return WuBaseline(config, arch)
 
     factory.__name__ = arch
     register_method(arch, label=label, family="deep", reference=WU_REF,
-                    config={**COMMON_CONFIG, **WU_CONFIG, **ARCH_CONFIG[arch]})(factory)
+                    config={**COMMON_CONFIG, **WU_CONFIG, **ARCH_CONFIG[arch]},
+                    rules={**COMMON_RULES, **WU_RULES})(factory)
 
 
 for _name, (_label, _overrides) in CMGAN_VARIANTS.items():

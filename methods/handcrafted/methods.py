@@ -23,6 +23,7 @@ from reidbench.methods.handcrafted.craft import CRAFT
 from reidbench.methods.handcrafted.lfda import LFDA
 from reidbench.methods.handcrafted.lomo import lomo
 from reidbench.methods.handcrafted.pca import Euclidean
+from reidbench.config import OneOf, Range, Rule
 from reidbench.registry import register_method
 
 DESCRIPTORS = {
@@ -35,6 +36,19 @@ FEATURE_REFS = {"hog": "Dalal and Triggs, CVPR 2005", "lomo": "Liao et al., CVPR
 MATCHER_REFS = {"euclidean": "", "cca": "Hotelling 1936; Hardoon et al. 2004",
                 "lfda": "Sugiyama, JMLR 2007", "craft": "Chen et al., TPAMI 2018",
                 "cdfe": "Lin and Tang, ECCV 2006"}
+_PCA_RULES: dict[str, Rule] = {"pca_dim": Range(1, None), "pca_fit_rows": Range(2, None)}
+# What each matcher's keys accept (CARD.md explains them); checked before any data is read.
+MATCHER_RULES: dict[str, dict[str, Rule]] = {
+    "euclidean": {},
+    "cca": {**_PCA_RULES, "n_components": Range(1, None), "eps": Range(0, None, open="lo")},
+    "lfda": {**_PCA_RULES, "n_components": Range(1, None), "k": Range(1, None), "beta": Range(0, 1),
+             "embedding": OneOf(("weighted", "orthonormalised", "plain"))},
+    "craft": {**_PCA_RULES, "n_components": Range(1, None), "beta": Range(0, 1, open="hi"),
+              "n_within": Range(1, None), "n_between": Range(1, None), "reg": Range(0, 1, open="hi"),
+              "omega_samples": Range(2, None), "omega_seed": Range(0, None)},
+    "cdfe": {**_PCA_RULES, "n_components": Range(1, None), "alpha": Range(0, None), "beta": Range(0, None),
+             "k": Range(1, None)},
+}
 
 
 class HandcraftedMethod(Method):
@@ -42,17 +56,22 @@ class HandcraftedMethod(Method):
 
     def __init__(self, config: dict[str, Any], descriptor: Descriptor, matcher: type):
         super().__init__(config)
-        if config["resize"] not in RESIZE:
-            raise ReidbenchError(f"resize must be one of {', '.join(RESIZE)}, got '{config['resize']}'")
         self.descriptor = descriptor
-        params = {k: v for k, v in config.items() if k != "resize"}
-        self.matcher = matcher(**params)
+        self.matcher_type = matcher
+        self.matcher: Any = None
 
     def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
+        """Learn the matcher; its random draws (PCA subsample, start vectors) follow the run's seed."""
+        params = {k: v for k, v in self.config.items() if k != "resize"}
+        if "seed" in inspect.signature(self.matcher_type.__init__).parameters:
+            params["seed"] = ctx.seed
+        self.matcher = self.matcher_type(**params)
         X = self.descriptor.extract(train, ctx, self.config["resize"])
         self.matcher.fit(X, train.pids, train.modalities)
 
     def embed(self, images: ImageSet, ctx: RunContext) -> np.ndarray:
+        if self.matcher is None:
+            raise ReidbenchError(f"{self.descriptor.name} method: embed() called before fit()")
         X = self.descriptor.extract(images, ctx, self.config["resize"])
         return np.asarray(self.matcher.transform(X, images.modalities), dtype=np.float32)
 
@@ -62,10 +81,10 @@ class HandcraftedMethod(Method):
 
 
 def matcher_defaults(matcher: type) -> dict[str, Any]:
-    """Constructor keyword defaults: they become the method's config."""
+    """Constructor keyword defaults become the method's config; ``seed`` is the run's, not a config key."""
     sig = inspect.signature(matcher.__init__)
     return {name: p.default for name, p in sig.parameters.items()
-            if name != "self" and p.default is not inspect.Parameter.empty}
+            if name not in ("self", "seed") and p.default is not inspect.Parameter.empty}
 
 
 def register_pair(feature: str, matcher_name: str, matcher: type, label: str) -> None:
@@ -78,7 +97,8 @@ def register_pair(feature: str, matcher_name: str, matcher: type, label: str) ->
 
     factory.__module__ = __name__
     register_method(f"{feature}_{matcher_name}", label=label, family="handcrafted",
-                    reference=reference, config=config)(factory)
+                    reference=reference, config=config,
+                    rules={"resize": OneOf(tuple(RESIZE)), **MATCHER_RULES[matcher_name]})(factory)
 
 
 def _register_grid() -> None:

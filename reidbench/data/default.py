@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from reidbench.data.sysu import SysuDataset, load_sysu
@@ -20,6 +21,11 @@ def cache_home() -> Path:
     return Path(base) / "reidbench"
 
 
+def is_named(data: SysuDataset) -> bool:
+    """True for a built-in dataset that any machine regenerates, byte for byte, from its name."""
+    return data.name in DATASETS and data.root.parent == cache_home() / "datasets"
+
+
 def named_dataset(name: str, progress: bool = True) -> SysuDataset:
     """A synthetic dataset by name, generated into the cache the first time."""
     if name not in DATASETS:
@@ -29,7 +35,7 @@ def named_dataset(name: str, progress: bool = True) -> SysuDataset:
     # The generator version is in the folder name so an upgrade never reuses old images.
     root = cache_home() / "datasets" / f"{name}-seed{SYNTH_SEED}-v{GENERATOR_VERSION}"
     if not root.exists():
-        print(f"reidbench: generating the {name} dataset into {root} (first use only)")
+        print(f"reidbench: generating the {name} dataset into {root} (first use only)", file=sys.stderr)
         root.parent.mkdir(parents=True, exist_ok=True)
         generate(root, preset=DATASETS[name], seed=SYNTH_SEED, progress=progress)
     return load_sysu(root, name=name)

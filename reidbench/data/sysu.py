@@ -8,9 +8,10 @@ what is missing, before any work is done.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable
@@ -34,7 +35,7 @@ class SysuDataset:
     files: dict[tuple[int, int], tuple[str, ...]]
     splits: dict[str, tuple[int, ...]]
     name: str = ""
-    extra: dict = field(default_factory=dict)
+    synthetic: dict | None = None  # SYNTHETIC.json of a generated replica; None for real data
 
     def ids(self, split: str) -> tuple[int, ...]:
         return self.splits[split]
@@ -89,7 +90,10 @@ def parse_id_list(path: Path) -> tuple[int, ...]:
     """Parse one line of comma-separated integers (the ``exp/*_id.txt`` format)."""
     if not path.is_file():
         raise ReidbenchError(f"missing ID list: {path}")
-    text = path.read_text().strip()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ReidbenchError(f"malformed ID list {path}: not UTF-8 text (byte {exc.start})") from None
     if not text:
         raise ReidbenchError(f"malformed ID list {path}: the file is empty")
     if "\n" in text:
@@ -121,7 +125,21 @@ def load_sysu(root: str | os.PathLike, name: str | None = None) -> SysuDataset:
     _check_disjoint(splits, root)
     files = _list_files(root)
     _check_test_ids(files, splits["test"], root)
-    return SysuDataset(root, files, splits, name=name or root.name)
+    return SysuDataset(root, files, splits, name=name or root.name, synthetic=_synthetic_metadata(root))
+
+
+def _synthetic_metadata(root: Path) -> dict | None:
+    """What a replica says about itself (generator, version, preset, seed, digest); None for real data."""
+    path = root / "SYNTHETIC.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return {"generator": meta["generator"], "generator_version": meta["generator_version"],
+                "preset": meta["preset"]["name"], "seed": meta["seed"],
+                "content_digest": meta.get("content_digest")}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ReidbenchError(f"malformed {path}: a synthetic replica's description must be its generator's JSON") from None
 
 
 def _list_files(root: Path) -> dict[tuple[int, int], tuple[str, ...]]:

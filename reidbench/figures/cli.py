@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from reidbench.store import DEFAULT_RESULTS
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -22,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     plot = sub.add_parser("plot", help="draw figures from results: CMC curves, training losses")
     plot_sub = plot.add_subparsers(dest="plot_command", required=True, parser_class=type(plot))
     c = plot_sub.add_parser("cmc", help="CMC curves of methods in one setting (mean, min-max band over trials)")
-    c.add_argument("--results", type=Path, default=Path("results/synthetic-small"))
+    c.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     c.add_argument("--methods", type=_csv, help="comma-separated method names (default: all in the folder)")
     c.add_argument("--setting", default="all-single", help="all-single, all-multi, indoor-single or indoor-multi")
     c.add_argument("--max-rank", type=int, default=20)
@@ -55,15 +57,14 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     sh = sub.add_parser("show", help="retrieval examples: IR queries and their top-k RGB matches (Fig. 6)")
     sh.add_argument("run", type=Path, help="a result JSON")
     sh.add_argument("--queries", type=int, default=5)
-    sh.add_argument("--top-k", type=int, default=10)
+    sh.add_argument("--top-k", type=int, default=10, help="at most the 10 retrievals a result stores")
     sh.add_argument("--setting", default="all-single")
-    sh.add_argument("--trial", type=int, default=0, help="0-based trial whose gallery is searched")
     sh.add_argument("--seed", type=int, default=0, help="seed drawing the queries")
     sh.add_argument("--data", type=Path, help="dataset root, if it moved since the run")
     sh.add_argument("--out", type=Path, help=".png, .pdf or .jpg (default: beside RUN, figures/METHOD_retrieval_SETTING.png)")
 
     rep = sub.add_parser("report", help="one HTML page with the table and every figure of a results folder")
-    rep.add_argument("--results", type=Path, default=Path("results/synthetic-small"))
+    rep.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     rep.add_argument("--out", type=Path, required=True, help="folder for index.html")
     rep.add_argument("--protocol", default="sysu")
     rep.add_argument("--show", metavar="METHOD", help="method of the retrieval examples (default: best rank-1)")
@@ -80,14 +81,17 @@ def _plot_cmc(args: argparse.Namespace) -> int:
     from reidbench.errors import ReidbenchError
     from reidbench.figures.canvas import save_figure
     from reidbench.figures.cmc import cmc_curve, plot_cmc
-    from reidbench.figures.runs import check_setting, select_runs
+    from reidbench.figures.runs import check_setting
+    from reidbench.report import context_text
+    from reidbench.selection import select_rows
     from reidbench.store import load_results
 
     setting = check_setting(args.setting)
     if args.max_rank < 1:
         raise ReidbenchError(f"--max-rank must be at least 1, got {args.max_rank}")
-    runs = select_runs(load_results(args.results), args.protocol, args.methods)
-    fig = plot_cmc([cmc_curve(r, setting, args.max_rank) for r in runs], setting, runs[0]["dataset"]["name"])
+    rows = select_rows(load_results(args.results), args.protocol, args.methods)
+    fig = plot_cmc([cmc_curve(row, setting, args.max_rank) for row in rows], setting,
+                   context_text([row.result for row in rows]))
     return _report_written(save_figure(fig, args.out or args.results / "figures" / f"cmc_{setting}"))
 
 
@@ -98,8 +102,8 @@ def _plot_losses(args: argparse.Namespace) -> int:
 
     if args.smooth is not None and args.smooth < 1:
         raise ReidbenchError(f"--smooth must be at least 1, got {args.smooth}")
-    path, name = find_loss_log(args.run)
-    fig, _ = plot_losses(read_loss_log(path), path, name, args.smooth)
+    path, name, title = find_loss_log(args.run)
+    fig, _ = plot_losses(read_loss_log(path), path, title, args.smooth)
     base = args.run if args.run.is_dir() else args.run.parent
     return _report_written(save_figure(fig, args.out or base / "figures" / f"{name}_losses"))
 
@@ -128,7 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from reidbench.figures.retrieval import choose_queries, load_run, render_grid, retrieve, save_grid
     from reidbench.figures.runs import check_setting
 
-    view = load_run(args.run, check_setting(args.setting), args.trial, args.data)
+    view = load_run(args.run, check_setting(args.setting), args.data)
     grid = render_grid(view, retrieve(view, choose_queries(view, args.queries, args.seed), args.top_k))
     out = args.out or args.run.parent / "figures" / f"{view.name}_retrieval_{args.setting}.png"
     return _report_written([save_grid(grid, out)])

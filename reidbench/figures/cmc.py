@@ -7,8 +7,8 @@ as :meth:`reidbench.evaluation.Metrics.rank` reads it.
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.figures.runs import SETTING_LABELS
+from reidbench.selection import Row
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,24 @@ def extend_flat(curve: list[float] | np.ndarray, max_rank: int) -> np.ndarray:
     return np.concatenate([values, np.full(max_rank - len(values), values[-1])])
 
 
-def cmc_curve(result: dict[str, Any], setting: str, max_rank: int) -> CmcCurve:
-    entry = result["settings"].get(setting)
+def cmc_curve(row: Row, setting: str, max_rank: int) -> CmcCurve:
+    entry = row.result["settings"].get(setting)
     if entry is None:
-        raise ReidbenchError(f"result of '{result['method']['name']}' has no setting '{setting}'")
+        raise ReidbenchError(f"result of '{row.label}' has no setting '{setting}'")
     per_trial = entry.get("cmc_trials")
     low = high = None
     if per_trial:
         stack = np.stack([extend_flat(c, max_rank) for c in per_trial])
         low, high = stack.min(0), stack.max(0)
-    return CmcCurve(result["method"]["label"], np.arange(1, max_rank + 1), extend_flat(entry["cmc_mean"], max_rank),
+    return CmcCurve(row.label, np.arange(1, max_rank + 1), extend_flat(entry["cmc_mean"], max_rank),
                     low, high, len(entry["trials"]))
 
 
-def plot_cmc(curves: list[CmcCurve], setting: str, dataset: str) -> Figure:
-    """One line per method with its band; the legend gives rank-1 and what the band is."""
+def plot_cmc(curves: list[CmcCurve], setting: str, context: str) -> Figure:
+    """One line per method with its band; the legend gives rank-1 and what the band is.
+
+    ``context`` (protocol, dataset, gallery source) goes under the title.
+    """
     fig = new_figure(6.4, 4.6)
     ax = fig.add_subplot()
     for i, c in enumerate(curves):
@@ -75,8 +79,8 @@ def plot_cmc(curves: list[CmcCurve], setting: str, dataset: str) -> Figure:
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"CMC, {SETTING_LABELS[setting]} ({dataset}; mean of {'/'.join(map(str, trials))} trials)",
-                 fontsize=10)
+    ax.set_title(f"CMC, {SETTING_LABELS[setting]} (mean of {'/'.join(map(str, trials))} trials)\n"
+                 + textwrap.fill(context, 110), fontsize=8)
     return fig
 
 

@@ -10,13 +10,13 @@ import base64
 import html
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from reidbench.errors import ReidbenchError
 from reidbench.figures import cmc, losses, retrieval
 from reidbench.figures.canvas import png_base64, write_bytes_atomic
-from reidbench.figures.runs import SETTING_LABELS, select_runs
-from reidbench.report import build_table, caption_for, render
+from reidbench.figures.runs import SETTING_LABELS
+from reidbench.report import build_table, caption_for, context_text, render
+from reidbench.selection import Row, default_row, select_rows
 from reidbench.store import load_results
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
@@ -37,57 +37,59 @@ def build_report(results_dir: Path, out_dir: Path, protocol: str = "sysu", show:
     results = load_results(results_dir)
     if not results:
         raise ReidbenchError(f"no result files in {results_dir}; run `reidbench run` first")
-    runs = select_runs(results, protocol)
-    sections = [Section("Table 1", render(build_table(results, protocol), "html", caption_for(results, protocol)))]
-    sections.append(Section("CMC curves", "".join(_cmc_figure(runs, s) for s in SETTING_LABELS
-                                                  if any(s in r["settings"] for r in runs))))
-    loss_figures = "".join(_loss_figure(r) for r in runs)
+    rows = select_rows(results, protocol)
+    context = context_text([row.result for row in rows])
+    sections = [Section("Table 1", render(build_table(rows), "html", caption_for(rows)))]
+    sections.append(Section("CMC curves", "".join(_cmc_figure(rows, s, context) for s in SETTING_LABELS
+                                                  if any(s in row.result["settings"] for row in rows))))
+    loss_figures = "".join(_loss_figure(row) for row in rows)
     sections.append(Section("Training losses (Fig. 4, Fig. 5)",
                             loss_figures or _note("no run in this folder has a loss log (hand-crafted methods "
                                                   "learn without one)")))
-    sections.append(Section("Retrieval examples (Fig. 6)", _retrieval_figure(_pick_show(runs, show),
+    sections.append(Section("Retrieval examples (Fig. 6)", _retrieval_figure(_pick_show(rows, show),
                                                                              queries, top_k, seed)))
-    page = _page(f"reidbench report: {results_dir}", sections)
+    page = _page(f"reidbench report: {results_dir}", context, sections)
     return write_bytes_atomic(Path(out_dir) / "index.html", page.encode())
 
 
-def _cmc_figure(runs: list[dict[str, Any]], setting: str) -> str:
-    have = [r for r in runs if setting in r["settings"]]
-    fig = cmc.plot_cmc([cmc.cmc_curve(r, setting, 20) for r in have], setting, have[0]["dataset"]["name"])
+def _cmc_figure(rows: list[Row], setting: str, context: str) -> str:
+    have = [row for row in rows if setting in row.result["settings"]]
+    fig = cmc.plot_cmc([cmc.cmc_curve(row, setting, 20) for row in have], setting, context)
     return _figure(png_base64(fig), f"CMC, {SETTING_LABELS[setting]}: mean over trials, "
-                                    "band = min–max over trials")
+                                    f"band = min–max over trials. {context}")
 
 
-def _loss_figure(run: dict[str, Any]) -> str:
+def _loss_figure(row: Row) -> str:
     try:
-        path, _ = losses.find_loss_log(Path(run["_path"]))
+        path, _, title = losses.find_loss_log(Path(row.result["_path"]))
     except ReidbenchError:
         return ""  # no log: nothing to show for this run
     try:
-        fig, _ = losses.plot_losses(losses.read_loss_log(path), path, run["method"]["label"])
+        fig, _ = losses.plot_losses(losses.read_loss_log(path), path, title)
     except ReidbenchError as exc:
-        return _note(f"{run['method']['label']}: {exc}")
-    return _figure(png_base64(fig), f"{run['method']['label']}: loss curves from {path}")
+        return _note(f"{row.label}: {exc}")
+    return _figure(png_base64(fig), f"{row.label}: loss curves ({path.name})")
 
 
-def _pick_show(runs: list[dict[str, Any]], show: str | None) -> dict[str, Any]:
-    """The named run, else the best all-search single-shot rank-1 (the paper shows its own method)."""
+def _pick_show(rows: list[Row], show: str | None) -> Row:
+    """The named method's row, else the best all-search single-shot rank-1 (the paper shows its own method)."""
     if show is not None:
-        return select_runs(runs, runs[0]["protocol"]["name"], [show])[0]
-    scored = [r for r in runs if "all-single" in r["settings"]]
-    return max(scored or runs, key=lambda r: r["settings"].get("all-single", {}).get("mean", {}).get("r1", 0))
+        return default_row(rows, show)
+    scored = [row for row in rows if "all-single" in row.result["settings"]]
+    return max(scored or rows, key=lambda row: row.result["settings"].get("all-single", {}).get("mean", {}).get("r1", 0))
 
 
-def _retrieval_figure(run: dict[str, Any], queries: int, top_k: int, seed: int) -> str:
+def _retrieval_figure(row: Row, queries: int, top_k: int, seed: int) -> str:
+    run = row.result
     setting = "all-single" if "all-single" in run["settings"] else next(iter(run["settings"]))
     try:
-        view = retrieval.load_run(Path(run["_path"]), setting, 0)
-        rows = retrieval.retrieve(view, retrieval.choose_queries(view, queries, seed), top_k)
-        grid = retrieval.render_grid(view, rows)
+        view = retrieval.load_run(Path(run["_path"]), setting)
+        grid = retrieval.render_grid(view, retrieval.retrieve(view, retrieval.choose_queries(view, queries, seed),
+                                                              top_k))
     except ReidbenchError as exc:
-        return _note(f"{run['method']['label']}: no retrieval examples: {exc}")
+        return _note(f"{row.label}: no retrieval examples: {exc}")
     data = base64.b64encode(retrieval.image_bytes(grid.image)).decode("ascii")
-    return _figure(data, f"{run['method']['label']}, {SETTING_LABELS[setting]}, trial 1: IR queries (blue) "
+    return _figure(data, f"{row.label}, {SETTING_LABELS[setting]}, trial {view.trial + 1}: IR queries (blue) "
                          f"and their top-{top_k} RGB gallery images, true matches green, false red "
                          f"(queries drawn with seed {seed})")
 
@@ -101,7 +103,8 @@ def _note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
-def _page(title: str, sections: list[Section]) -> str:
+def _page(title: str, context: str, sections: list[Section]) -> str:
     body = "".join(f"<section><h2>{html.escape(s.title)}</h2>{s.body}</section>" for s in sections)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f'<p class="context">{html.escape(context)}</p>{body}</body></html>\n')

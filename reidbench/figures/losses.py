@@ -8,7 +8,6 @@ generator steps only: on a discriminator step l_total is the discriminator's own
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,31 +17,39 @@ from matplotlib.figure import Figure
 
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
+from reidbench.methods.deep.losslog import LOSS_LOG
+from reidbench.report import dataset_text
+from reidbench.store import read_result
 
-LOSS_FILE = "losses.csv"
 FIG4 = ("l_gen", "l_dis")
 FIG5 = ("l_total", "l_gen")
 
 Series = tuple[np.ndarray, np.ndarray]  # steps, values
 
 
-def find_loss_log(run: Path) -> tuple[Path, str]:
-    """``losses.csv`` of a result JSON (its work_dir) or of a work folder, and a name for titles."""
+def find_loss_log(run: Path) -> tuple[Path, str, str]:
+    """(log, name for file names, title): the log stored beside a result JSON, or a work folder's."""
     run = Path(run)
     if run.is_dir():
-        path, name = run / LOSS_FILE, run.name
+        path, name = run / LOSS_LOG, run.name
+        title = name
     elif run.is_file():
+        result = read_result(run)
         try:
-            result = json.loads(run.read_text())
-            work_dir, name = result["artifacts"]["work_dir"], result["method"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ReidbenchError(f"{run} is not a reidbench result file with artifacts.work_dir") from None
-        path = Path(work_dir) / LOSS_FILE
+            name = result["method"]["name"]
+            title = f"{result['method']['label']} on {dataset_text(result['dataset'])}"
+            stored = result["artifacts"].get("files", {}).get(LOSS_LOG)
+        except (KeyError, TypeError, AttributeError):
+            raise ReidbenchError(f"{run} is not a reidbench result file") from None
+        if stored is None:
+            raise ReidbenchError(f"'{result['method']['name']}' stores no loss log: only trained deep methods "
+                                 "log losses")
+        path = run.with_name(stored)
     else:
         raise ReidbenchError(f"run not found: {run} (give a result JSON or a work folder)")
     if not path.is_file():
         raise ReidbenchError(f"'{name}' has no loss log ({path} not found): only trained deep methods log losses")
-    return path, name
+    return path, name, title
 
 
 def read_loss_log(path: Path) -> pd.DataFrame:

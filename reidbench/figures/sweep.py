@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,9 +25,10 @@ from reidbench.data.sysu import SysuDataset
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.figures.runs import SETTING_LABELS
-from reidbench.registry import get_method, merge_config
+from reidbench.registry import get_method
 from reidbench.runner import RunOptions, load_dataset, run
-from reidbench.store import ensure_writable, result_path, write_json_atomic
+from reidbench.report import context_text
+from reidbench.store import ensure_writable, write_json_atomic
 
 MANIFEST = "sweep.json"
 PLOTTED = ("r1", "mAP")
@@ -54,7 +56,14 @@ class SweepPoint:
     value: str
     folder: Path
     device: str
-    result: Path
+    method: str
+    protocol: str
+
+    @property
+    def result(self) -> Path | None:
+        """The point's result file, once it has run (its name carries the config digest)."""
+        found = sorted(self.folder.glob(f"{self.method}__{self.protocol}__*.json"))
+        return found[0] if found else None
 
 
 def parse_assignment(text: str) -> tuple[str, tuple[str, ...]]:
@@ -76,8 +85,7 @@ def plan(opts: SweepOptions) -> list[SweepPoint]:
     points = []
     for i, value in enumerate(opts.values):
         folder = opts.out / f"{opts.key}={value}"
-        points.append(SweepPoint(value, folder, devices[i % len(devices)],
-                                 result_path(folder, opts.method, opts.protocol)))
+        points.append(SweepPoint(value, folder, devices[i % len(devices)], opts.method, opts.protocol))
     return points
 
 
@@ -88,7 +96,7 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
         raise ReidbenchError(f"method '{opts.method}' has no config key '{opts.key}' "
                              f"(known: {', '.join(sorted(spec.config)) or 'none'})")
     for value in opts.values:  # type errors before any work
-        merge_config(spec.config, {opts.key: value}, opts.method)
+        spec.resolve({opts.key: value})
     if opts.jobs < 1:
         raise ReidbenchError(f"--jobs must be at least 1, got {opts.jobs}")
     for device in set(opts.devices):
@@ -97,10 +105,10 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     data = load_dataset(opts.data, opts.dataset, opts.progress)  # generates a named dataset once, up front
     points = plan(opts)
     for p in points:
-        if p.result.exists():
+        if p.result is not None:
             _check_compatible(p, opts, data.fingerprint)
-    todo = [p for p in points if not p.result.exists()]
-    done = {p.value: "existing" for p in points if p.result.exists()}
+    todo = [p for p in points if p.result is None]
+    done = {p.value: "existing" for p in points if p.result is not None}
     manifest = _manifest(opts, data, points, done)
     write_json_atomic(opts.out / MANIFEST, manifest)
     base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=opts.protocol,
@@ -157,7 +165,7 @@ def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -
     try:
         r = json.loads(point.result.read_text())
         made = (r["dataset"]["fingerprint"], r["seed"], r["protocol"]["trials"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise ReidbenchError(f"unreadable sweep point {point.result}; delete it to run the point again") from None
     if made != (fingerprint, opts.seed, opts.trials):
         raise ReidbenchError(f"{point.result} was made with another dataset, --seed or --trials; "
@@ -172,7 +180,8 @@ def _manifest(opts: SweepOptions, data: SysuDataset, points: list[SweepPoint], d
                                                "fingerprint": data.fingerprint},
         "trials": opts.trials, "seed": opts.seed,
         "points": [{"value": p.value, "device": p.device, "status": done.get(p.value, "pending"),
-                    "result": str(p.result.relative_to(opts.out))} for p in points],
+                    "result": str(p.result.relative_to(opts.out)) if p.result else None} for p in points],
+        "scored_on": "test galleries (a figure of the paper's kind; choose values with `reidbench tune`)",
         "updated": provenance.now(),
     }
 
@@ -181,8 +190,8 @@ def load_points(out: Path, manifest: dict[str, Any]) -> list[tuple[str, dict[str
     """(value, result) of every finished point, in sweep order."""
     pts = []
     for p in manifest["points"]:
-        path = Path(out) / p["result"]
-        if path.exists():
+        path = Path(out) / p["result"] if p.get("result") else None
+        if path is not None and path.exists():
             pts.append((p["value"], json.loads(path.read_text())))
     if not pts:
         raise ReidbenchError(f"no finished sweep points under {out}")
@@ -234,7 +243,9 @@ def plot_sweep(points: list[tuple[str, dict[str, Any]]], key: str, settings: lis
             ax.set_xticks(np.sort(x), [values[i] for i in np.argsort(x, kind="stable")])
     for ax in axes[len(settings):]:
         ax.set_visible(False)
-    fig.suptitle(f"{label}: effect of {key} (mean ± std over {trials} trials)", fontsize=10)
+    context = textwrap.fill(context_text([r for _, r in points]), 120)
+    fig.suptitle(f"{label}: effect of {key} on the TEST galleries (mean ± std over {trials} trials)\n{context}",
+                 fontsize=9)
     return fig
 
 

@@ -1,0 +1,35 @@
+"""How a result names its dataset, and how figures find that dataset again on any machine.
+
+A built-in named dataset (the synthetic replicas) is regenerated from its name, byte
+for byte, wherever the result is read; any other dataset is read from the root the
+run used or from a root the user gives. Either way the fingerprint must match.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reidbench.data.default import is_named, named_dataset
+from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.errors import ReidbenchError
+
+
+def dataset_record(data: SysuDataset) -> dict[str, Any]:
+    """What a result says about its data."""
+    return {"name": data.name, "named": is_named(data), "root": str(data.root), "fingerprint": data.fingerprint,
+            "num_images": data.num_images, "ids": {k: len(v) for k, v in data.splits.items()},
+            "synthetic": data.synthetic}
+
+
+def dataset_of(record: dict[str, Any], root: Path | None = None, progress: bool = False) -> SysuDataset:
+    """The dataset a result was made on: ``root`` if given, else by name (named datasets), else its root."""
+    if root is not None:
+        data = load_sysu(root)
+    elif record.get("named"):
+        data = named_dataset(record["name"], progress=progress)
+    else:
+        data = load_sysu(record["root"])
+    if data.fingerprint != record["fingerprint"]:
+        raise ReidbenchError(f"the dataset at {data.root} is not the one this result used (fingerprint "
+                             f"{data.fingerprint}, result {record['fingerprint']}); pass its root with --data")
+    return data

@@ -1,1 +1,0 @@
-"""Published numbers (paper Table 1) shipped as data."""
