@@ -29,22 +29,34 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{value}'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reidbench", description="RGB-IR person re-identification benchmark (SYSU-MM01).")
     parser.add_argument("--version", action="version", version=f"reidbench {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
-    run.add_argument("--methods", required=True, type=_csv, help="comma-separated method names (see `list`), or a group: table1, handcrafted, deep, all")
+    run.add_argument("--config", type=Path, help="a run config (TOML); options given here win over it")
+    run.add_argument("--methods", type=_csv, help="comma-separated method names (see `list`), or a group: "
+                                                  "table1, handcrafted, deep, all (required without --config)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
     where.add_argument("--dataset", help="a named dataset: synthetic-small (default), synthetic-tiny, synthetic-full")
-    run.add_argument("--protocol", default="sysu", help="sysu (official, default) or sysu-agw")
-    run.add_argument("--modes", type=_csv, default=["all", "indoor"])
-    run.add_argument("--shots", type=_csv, default=["single", "multi"])
-    run.add_argument("--trials", type=int, default=10)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--protocol", help="sysu (official, default) or sysu-agw")
+    run.add_argument("--modes", type=_csv, help="all, indoor (default: both)")
+    run.add_argument("--shots", type=_csv, help="single, multi (default: both)")
+    run.add_argument("--trials", type=int, help="gallery trials, 1-10 (default 10)")
+    run.add_argument("--seeds", "--seed", dest="seeds", type=_ints,
+                     help="training seed(s), e.g. 0 or 0,1,2: one result per seed, one table row (default 0)")
+    run.add_argument("--defaults", action="store_true",
+                     help="registry defaults, not the configs tuned on the embedded default's val identities")
+    run.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--results", type=Path, help="results folder (default: runs/<dataset name>)")
     run.add_argument("--cache", type=Path, help="cache folder (default: ~/.cache/reidbench/cache)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
@@ -73,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--distance", default="euclidean", help="euclidean, cosine or neg_dot")
     ev.add_argument("--data", type=Path, help="the dataset the features come from: its test IDs and full listing")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tune = sub.add_parser("tune", help="choose hyper-parameters on the validation identities (never test images)")
+    tune.add_argument("--method", required=True, help="a registered method (see `list`)")
+    tune.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                      help="values of one config key (repeat: the grid is the product)")
+    tune.add_argument("--metric", default="mAP", help="validation metric to maximise: mAP (default) or r1")
+    tune.add_argument("--budget", type=int, help="score this many points drawn at random from the grid")
+    tune.add_argument("--seed", type=int, default=0, help="training seed, and the draw of --budget points")
+    twhere = tune.add_mutually_exclusive_group()
+    twhere.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
+    twhere.add_argument("--dataset", help="a named dataset (default synthetic-small)")
+    tune.add_argument("--val-trials", type=int, default=10, help="seeded validation galleries averaged (default 10)")
+    tune.add_argument("--jobs", type=int, help="points run at once, each in its own process (default: one per "
+                                               "device, else 1)")
+    tune.add_argument("--devices", type=_csv, default=[], help="e.g. cuda:0,cuda:1, given to points round-robin")
+    tune.add_argument("--cache", type=Path)
+    tune.add_argument("--out", type=Path, help="folder for tuning.json and METHOD.toml "
+                                               "(default: tunes/<dataset>/<method>)")
+    tune.add_argument("--no-progress", action="store_true")
+
+    conf = sub.add_parser("config", help="write the run config (TOML) that runs these results again")
+    conf.add_argument("results", nargs="+", type=Path, help="result JSON files of one dataset and protocol")
+    conf.add_argument("--out", type=Path, help="file to write (default: print it)")
 
     sub.add_parser("list", help="list the registered methods")
 
@@ -128,16 +163,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reidbench.selection import select_rows
     from reidbench.store import load_results
 
-    methods = expand_methods(args.methods)
-    overrides = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
-    opts = RunOptions(methods=methods, data=args.data, dataset=args.dataset, protocol=args.protocol,
-                      modes=tuple(args.modes), shots=tuple(args.shots), trials=args.trials, seed=args.seed,
-                      device=args.device, results=args.results, cache=args.cache, overrides=overrides,
+    from reidbench.runconfig import RunConfig, load_run_config
+
+    cfg = load_run_config(args.config) if args.config else RunConfig()
+    pick = lambda flag, key, default: flag if flag is not None else getattr(cfg, key) or default  # noqa: E731
+    if args.methods is None and not cfg.methods:
+        raise ReidbenchError("run: the following arguments are required: --methods (or --config FILE)")
+    methods = expand_methods(list(pick(args.methods, "methods", [])))
+    data, dataset = (args.data, args.dataset) if args.data or args.dataset else (cfg.data, cfg.dataset)
+    tuned = {m: {"overrides": cfg.overrides.get(m, {}), "tuning": info} for m, info in cfg.tuned.items()}
+    manual = {m: v for m, v in cfg.overrides.items() if m not in tuned}
+    cli = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
+    overrides = {m: {**manual.get(m, {}), **cli.get(m, {})} for m in methods}
+    protocol = pick(args.protocol, "protocol", "sysu")
+    opts = RunOptions(methods=methods, data=data, dataset=dataset, protocol=protocol,
+                      modes=tuple(pick(args.modes, "modes", ["all", "indoor"])),
+                      shots=tuple(pick(args.shots, "shots", ["single", "multi"])),
+                      trials=pick(args.trials, "trials", 10), seeds=tuple(pick(args.seeds, "seeds", [0])),
+                      device=pick(args.device, "device", "auto"), results=args.results, cache=args.cache,
+                      overrides=overrides, tuned=tuned, defaults=args.defaults,
                       progress=not args.no_progress, resume=args.resume)
     written = run(opts)
     if written:
         results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
-        rows = select_rows(results, args.protocol, variants="all")
+        rows = select_rows(results, protocol, variants="all")
         print()
         print(render(build_table(rows), "markdown", caption_for(rows)))
         print()
@@ -179,7 +228,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first "
                              "(the published reference results are in results/synthetic-small)")
     rows = select_rows(results, args.protocol, variants=args.variants)
-    caption = caption_for(rows, args.with_paper)
+    caption = caption_for(rows, args.with_paper, args.std)
     diffs = None
     if args.baseline:
         from reidbench.stats import baseline_columns
@@ -219,6 +268,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from reidbench.figures.sweep import parse_assignment
+    from reidbench.tuning import TuneOptions, run_tune
+
+    grid = tuple(parse_assignment(item) for item in args.grid)
+    opts = TuneOptions(method=args.method, grid=grid, metric=args.metric, seed=args.seed, budget=args.budget,
+                       data=args.data, dataset=args.dataset, out=args.out, val_trials=args.val_trials,
+                       jobs=args.jobs or max(1, len(args.devices)), devices=tuple(args.devices),
+                       cache=args.cache, progress=not args.no_progress)
+    record, config = run_tune(opts)
+    chosen = record["chosen"]
+    print(f"reidbench: chose {', '.join(f'{k}={v}' for k, v in chosen['overrides'].items())} for {args.method}: "
+          f"val mAP {chosen['scores']['mAP']:.2f}, r1 {chosen['scores']['r1']:.2f} "
+          f"(best {args.metric} of {len(record['points'])} points; no test image was read)")
+    print(f"reidbench: wrote {config.parent / 'tuning.json'}")
+    print(f"reidbench: wrote {config}  (use: reidbench run --config {config})")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from reidbench.runconfig import config_from_results, dump_run_config, write_run_config
+    from reidbench.store import read_result
+
+    results = [read_result(p) for p in args.results]
+    for path, r in zip(args.results, results):
+        if not isinstance(r, dict) or "method" not in r or "settings" not in r:
+            raise ReidbenchError(f"{path} is not a reidbench result file")
+    cfg = config_from_results(results)
+    header = "written by `reidbench config` from " + ", ".join(p.name for p in args.results)
+    if args.out is None:
+        print(dump_run_config(cfg, header), end="")
+        return 0
+    print(f"reidbench: wrote {write_run_config(args.out, cfg, header)}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from reidbench.registry import all_methods
 
@@ -246,8 +331,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "table": cmd_table, "eval": cmd_eval, "list": cmd_list,
-            "data": cmd_data, "features": cmd_features}
+COMMANDS = {"run": cmd_run, "table": cmd_table, "eval": cmd_eval, "tune": cmd_tune, "config": cmd_config,
+            "list": cmd_list, "data": cmd_data, "features": cmd_features}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import pandas as pd
 from reidbench.errors import ReidbenchError
 from reidbench.paper import PAPER_DATASET, paper_table
 from reidbench.protocols import describe_source
-from reidbench.selection import Row
+from reidbench.selection import Cell, Row
 
 SETTINGS = (("all-single", "All-search", "Single-shot"), ("all-multi", "All-search", "Multi-shot"),
             ("indoor-single", "Indoor-search", "Single-shot"), ("indoor-multi", "Indoor-search", "Multi-shot"))
@@ -54,7 +54,7 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
     n_extra = 0 if extra is None else len(extra.columns)
     cells, index = [], []
     for row in rows:
-        cells.append([_cell(row.result["settings"].get(key), m, std) for key, _, _ in SETTINGS for m in metrics]
+        cells.append([_cell(row.cell(key), m, std) for key, _, _ in SETTINGS for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
         if with_paper and row.method in paper.index and not row.variant:
@@ -65,18 +65,28 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
     return pd.DataFrame(cells, index=pd.Index(index, name="Method"), columns=pd.MultiIndex.from_tuples(columns))
 
 
-def caption_for(rows: list[Row], with_paper: bool = False) -> str:
-    caption = context_text([row.result for row in rows]) + "; %"
+def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) -> str:
+    caption = context_text([r for row in rows for r in row.results]) + "; %"
+    if any(len(row.results) > 1 for row in rows):
+        caption += "; a row of several seeds shows the mean over seeds of each seed's mean over trials"
+        if std:
+            caption += ", ± std over seeds / mean std over trials"
+    elif std:
+        caption += "; ± std over trials"
     if with_paper:
         caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
     return caption
 
 
-def _cell(setting: dict | None, metric: str, std: bool) -> str:
-    if setting is None:
+def _cell(cell: Cell | None, metric: str, std: bool) -> str:
+    if cell is None:
         return "–"
-    mean = setting["mean"][metric]
-    return f"{mean:.2f} ± {setting['std'][metric]:.2f}" if std else f"{mean:.2f}"
+    text = f"{cell.mean[metric]:.2f}"
+    if not std:
+        return text
+    if cell.std_seeds is None:
+        return f"{text} ± {cell.std_trials[metric]:.2f}"
+    return f"{text} ± {cell.std_seeds[metric]:.2f} / {cell.std_trials[metric]:.2f}"
 
 
 def _paper_cell(row: pd.Series, key: str, metric: str) -> str:

@@ -35,6 +35,7 @@ from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
 from reidbench.registry import MethodSpec, all_methods, get_method
 from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_settings, top_matches
+from reidbench.tuned import check_shipped, shipped_tuning
 from reidbench.store import (SCHEMA, default_results_dir, ensure_writable, result_id, result_path, save_result,
                              sidecar)
 
@@ -50,13 +51,24 @@ class RunOptions:
     modes: tuple[str, ...] = ("all", "indoor")
     shots: tuple[str, ...] = ("single", "multi")
     trials: int = MAX_TRIALS
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     device: str = "auto"
     results: Path | None = None
     cache: Path | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # manual: {method: {key: value}}
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # {method: {"overrides", "tuning"}}
+    defaults: bool = False  # ignore the shipped tuned configs of the embedded default
     progress: bool = True
     resume: bool = False
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """A method with its checked config and where that config came from."""
+
+    spec: MethodSpec
+    config: dict[str, Any]
+    origin: dict[str, Any]  # kind (default | tuned | manual), base (tuned values), tuning (record), manual
 
 
 def say(message: str) -> None:
@@ -104,48 +116,63 @@ def expand_methods(names: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def resolve_methods(names: list[str], overrides: dict[str, Any]) -> list[tuple[MethodSpec, dict[str, Any]]]:
-    """Each method's spec and checked config; nothing is built and no data is read."""
-    specs = [get_method(name) for name in expand_methods(names)]
-    return [(spec, spec.resolve(overrides.get(spec.name, {}))) for spec in specs]
+def resolve_methods(names: list[str], manual: dict[str, Any],
+                    tuned: dict[str, dict[str, Any]] | None = None) -> list[MethodRun]:
+    """Each method's checked config on its base (tuned values, else the defaults); nothing is built."""
+    runs = []
+    for spec in (get_method(name) for name in expand_methods(names)):
+        base = (tuned or {}).get(spec.name, {})
+        base_values = base.get("overrides", {})
+        config = spec.resolve({**base_values, **manual.get(spec.name, {})})
+        changed = changed_keys(spec.resolve(base_values), config)
+        kind = "manual" if changed else "tuned" if base_values else "default"
+        runs.append(MethodRun(spec, config, {"kind": kind, "base": base_values,
+                                             "tuning": base.get("tuning") if base_values else None,
+                                             "manual": changed}))
+    return runs
 
 
 def run(opts: RunOptions) -> list[Path]:
-    """Run every method of ``opts`` and return the result files written."""
-    methods = resolve_methods(opts.methods, opts.overrides)
+    """Run every method of ``opts`` with every seed and return the result files written."""
+    shipped = {} if opts.defaults or opts.data is not None else shipped_tuning(opts.dataset or DEFAULT_DATASET)
+    methods = resolve_methods(opts.methods, opts.overrides, {**shipped, **opts.tuned})
     protocol = get_protocol(opts.protocol)
     settings = settings_for(opts.modes, opts.shots)
     protocol.check_trials(opts.trials)
-    if opts.seed < 0:
-        raise ReidbenchError(f"--seed must be a non-negative integer, got {opts.seed}")
+    seeds = tuple(dict.fromkeys(opts.seeds))
+    if not seeds or min(seeds) < 0:
+        raise ReidbenchError(f"--seeds must be non-negative integers, got {','.join(map(str, opts.seeds)) or 'none'}")
     provenance.check_device_name(opts.device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
+    check_shipped(shipped, data)
     results_dir = ensure_writable(opts.results or default_results_dir(data.name))
     device = provenance.resolve_device(opts.device)
     cache = Path(opts.cache or cache_home() / "cache")
-    if check_images(data, cache, opts.progress):
+    if check_images(data, cache, progress=opts.progress):
         say(f"checked every image of {data.name} ({data.num_images} files): all decode")
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
     written = []
-    for i, (spec, config) in enumerate(methods, 1):
-        say(f"[{i}/{len(methods)}] {spec.name}")
-        payload, artifacts = run_method(spec, config, data, protocol, galleries, opts, device, cache)
+    jobs = [(m, seed) for m in methods for seed in seeds]
+    for i, (m, seed) in enumerate(jobs, 1):
+        say(f"[{i}/{len(jobs)}] {m.spec.name}" + (f", seed {seed}" if len(seeds) > 1 or seed else ""))
+        payload, artifacts = run_method(m, seed, data, protocol, galleries, opts, device, cache)
         if payload is not None:
             written.append(_write(results_dir, payload, artifacts))
     return written
 
 
-def run_method(spec: MethodSpec, config: dict[str, Any], data: SysuDataset, protocol: Protocol,
+def run_method(m: MethodRun, seed: int, data: SysuDataset, protocol: Protocol,
                galleries: dict[str, Galleries], opts: RunOptions, device: str,
                cache: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
-    """Fit, embed and evaluate one method; (None, {}) on non-zero ranks of a distributed run."""
-    method = spec.factory(config)
+    """Fit, embed and evaluate one method with one seed; (None, {}) on non-zero ranks of a distributed run."""
+    spec = m.spec
+    method = spec.factory(m.config)
     resolved = method.resolved_config(device)
-    key = _digest({"method": spec.name, "config": resolved, "seed": opts.seed})
-    ctx = RunContext(seed=opts.seed, device=device, cache_dir=cache,
+    key = _digest({"method": spec.name, "config": resolved, "seed": seed})
+    ctx = RunContext(seed=seed, device=device, cache_dir=cache,
                      work_dir=cache / "work" / f"{spec.name}-{key}-{data.fingerprint}",
                      dataset_fingerprint=data.fingerprint, progress=opts.progress, resume=opts.resume)
-    seed_everything(opts.seed)
+    seed_everything(seed)
     probes, pool = protocol.probes(data), protocol.pool(data)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -184,16 +211,16 @@ def run_method(spec: MethodSpec, config: dict[str, Any], data: SysuDataset, prot
     timings["total_s"] = time.perf_counter() - start
     payload = {
         "schema": SCHEMA,
-        "id": result_id(spec.name, resolved, opts.seed, protocol.name, opts.trials, data.fingerprint),
+        "id": result_id(spec.name, resolved, seed, protocol.name, opts.trials, data.fingerprint),
         "method": {"name": spec.name, "label": spec.label, "family": spec.family,
                    "reference": spec.reference, "source": spec.source, "config": method.config,
-                   "resolved": resolved, "changed": changed_keys(spec.config, method.config),
-                   "tags": method.tags(resolved)},
+                   "resolved": resolved, "origin": m.origin, "changed": m.origin["manual"],
+                   "tags": method.tags(resolved) + (["val-tuned"] if m.origin["base"] else [])},
         "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
                      "trials": opts.trials},
         "dataset": dataset_record(data),
         "settings": summaries,
-        "seed": opts.seed,
+        "seed": seed,
         "device": provenance.device_info(device),
         "versions": provenance.versions(),
         "git": provenance.git_state(),

@@ -1,45 +1,94 @@
-"""Which results a table or figure shows, and how each row is labelled.
+"""Which results a table or figure shows, how each row is labelled, and what a cell holds.
 
 The one owner of that rule, for ``table``, ``--baseline``, ``plot cmc`` and
-``report``: per method, the run of its default config (every seed and trial count
-of it, each labelled), unless ``variants="all"``; a method that only has runs of
-other configs shows those. A non-default row carries what makes it differ, e.g.
-``HOG+CCA [pca_dim=300]`` or ``cmGAN [seed=3]``. Results of different datasets or
-protocols are never mixed in one selection.
+``report``. A row is one method config (resolved, with its origin) under one
+protocol and trial count; the runs of that config with different seeds are one
+row, its cells the mean over seeds of each seed's mean over trials. Per method the
+default view shows the rows without manual overrides (the registry default or a
+tuned config), unless ``variants="all"``; a method that only has manual variants
+shows those. A row's label carries the method's tags (e.g. ``cpu preset``,
+``val-tuned``) and what sets it apart, e.g. ``HOG+CCA [pca_dim=300]`` or
+``cmGAN [cpu preset; 3 seeds]``. Results of different datasets or protocols are
+never mixed in one selection.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from reidbench.errors import ReidbenchError
 from reidbench.paper import paper_order
 
 VARIANTS = ("default", "all")
-DEFAULT_SEED = 0
+DEFAULT_SEEDS = (0,)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One setting of one row: means over seeds of per-seed means, and the two spreads."""
+
+    mean: dict[str, float]
+    std_trials: dict[str, float]  # mean over seeds of each seed's std over its trials
+    std_seeds: dict[str, float] | None  # std over the seeds' means; None for a single seed
+    trials: list[list[dict[str, float]]]  # per seed (row order), per trial
 
 
 @dataclass(frozen=True)
 class Row:
-    """One result as a table row."""
+    """One config's results, one per seed (ascending)."""
 
-    result: dict[str, Any]
+    results: tuple[dict[str, Any], ...]
     label: str
-    variant: str  # "" for the default config at seed 0 with the protocol's trials
+    variant: str  # "" for a config without manual overrides, at seed 0 with the most trials here
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The first seed's result: what every seed shares (method, protocol, dataset)."""
+        return self.results[0]
 
     @property
     def method(self) -> str:
         return self.result["method"]["name"]
 
+    @property
+    def seeds(self) -> list[int]:
+        return [r["seed"] for r in self.results]
 
-def variant_of(result: dict[str, Any], default_trials: int | None = None) -> str:
-    """What sets this run apart from the method's default: changed keys, seed, trials."""
-    parts = [f"{k}={v}" for k, v in sorted(result["method"].get("changed", {}).items())]
-    if result.get("seed", DEFAULT_SEED) != DEFAULT_SEED:
-        parts.append(f"seed={result['seed']}")
-    if default_trials is not None and result["protocol"]["trials"] != default_trials:
-        parts.append(f"trials={result['protocol']['trials']}")
+    def cell(self, setting: str) -> Cell | None:
+        """The setting aggregated over seeds; None when some seed lacks it."""
+        entries = [r["settings"].get(setting) for r in self.results]
+        if any(e is None for e in entries):
+            return None
+        keys = list(entries[0]["mean"])
+        seed_means = np.array([[e["mean"][k] for k in keys] for e in entries])
+        trial_stds = np.array([[e["std"][k] for k in keys] for e in entries])
+        return Cell(dict(zip(keys, seed_means.mean(0).tolist())), dict(zip(keys, trial_stds.mean(0).tolist())),
+                    dict(zip(keys, seed_means.std(0, ddof=1).tolist())) if len(entries) > 1 else None,
+                    [e["trials"] for e in entries])
+
+
+def variant_of(results: list[dict[str, Any]], default_trials: int | None = None) -> str:
+    """What sets these runs apart from the method's default: manual changes, seeds, trials."""
+    first = results[0]
+    parts = [f"{k}={v}" for k, v in sorted(first["method"].get("changed", {}).items())]
+    seeds = sorted(r["seed"] for r in results)
+    if len(seeds) > 1:
+        parts.append(f"{len(seeds)} seeds")
+    elif tuple(seeds) != DEFAULT_SEEDS:
+        parts.append(f"seed={seeds[0]}")
+    if default_trials is not None and first["protocol"]["trials"] != default_trials:
+        parts.append(f"trials={first['protocol']['trials']}")
     return ", ".join(parts)
+
+
+def row_key(result: dict[str, Any]) -> str:
+    """What the seeds of one row share: method, resolved config, origin and trial count."""
+    m = result["method"]
+    return json.dumps([m["name"], m.get("resolved", m["config"]), m.get("origin", {}).get("kind"),
+                       result["protocol"]["trials"]], sort_keys=True, default=str)
 
 
 def select_rows(results: list[dict[str, Any]], protocol: str, methods: list[str] | None = None,
@@ -53,9 +102,12 @@ def select_rows(results: list[dict[str, Any]], protocol: str, methods: list[str]
         raise ReidbenchError(f"no results for protocol '{protocol}' here"
                              + (f" (found: {', '.join(found)}; pick one with --protocol)" if found else ""))
     check_one_dataset(chosen)
-    by_method: dict[str, list[dict[str, Any]]] = {}
-    for r in chosen:
-        by_method.setdefault(r["method"]["name"], []).append(r)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(chosen, key=lambda r: r["seed"]):
+        groups.setdefault(row_key(r), []).append(r)
+    by_method: dict[str, list[list[dict[str, Any]]]] = {}
+    for group in groups.values():
+        by_method.setdefault(group[0]["method"]["name"], []).append(group)
     if methods:
         missing = [m for m in methods if m not in by_method]
         if missing:
@@ -66,16 +118,16 @@ def select_rows(results: list[dict[str, Any]], protocol: str, methods: list[str]
     trials = max(r["protocol"]["trials"] for r in chosen)
     rows = []
     for name in names:
-        runs = [Row(r, _label(r, variant_of(r, trials)), variant_of(r, trials)) for r in by_method[name]]
+        runs = [Row(tuple(g), _label(g[0], variant_of(g, trials)), variant_of(g, trials)) for g in by_method[name]]
         if variants == "default":
             plain = [row for row in runs if not row.result["method"].get("changed")]
             runs = plain or runs
-        rows += sorted(runs, key=lambda row: (row.variant != "", row.variant))
+        rows += sorted(runs, key=lambda row: (row.variant != "", row.label))
     return rows
 
 
 def default_row(rows: list[Row], method: str) -> Row:
-    """The row standing for ``method`` (its default variant when there is one)."""
+    """The row standing for ``method`` (its first, default row when there is one)."""
     mine = [row for row in rows if row.method == method]
     if not mine:
         raise ReidbenchError(f"no result for '{method}' here (available: {', '.join(sorted({r.method for r in rows}))})")
@@ -91,6 +143,6 @@ def check_one_dataset(results: list[dict[str, Any]]) -> None:
 
 
 def _label(result: dict[str, Any], variant: str) -> str:
-    """The Table-1 label, then the method's own tags (e.g. ``cpu preset``), then the variant."""
+    """The Table-1 label, then the method's tags (e.g. ``cpu preset``), then the variant."""
     parts = "; ".join(p for p in (", ".join(result["method"].get("tags", [])), variant) if p)
     return f"{result['method']['label']} [{parts}]" if parts else result["method"]["label"]

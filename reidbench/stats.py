@@ -4,14 +4,16 @@ Every method of a table is scored on the same 10 galleries, so two methods'
 per-trial metrics are paired: trial-to-trial gallery difficulty cancels in their
 difference. The interval is Student's t over the n paired differences
 (mean +- t_{1-a/2, n-1} * sd / sqrt(n)); a difference is "supported" when the
-interval excludes 0. The trials share one trained model, so this measures the
-spread over galleries, not over training runs.
+interval excludes 0. The trials share one trained model, so over trials this measures the
+spread over galleries, not over training runs; rows run with the same two or more seeds
+(``run --seeds``) are paired by seed instead, each seed's mean over its paired trials,
+which measures the spread over training runs too.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,24 +67,46 @@ def baseline_columns(rows: list[Row], baseline: str, metrics: Sequence[str] = ("
     the baseline is ``baseline``'s default row; unsupported differences end in "(n.s.)".
     """
     try:
-        base = default_row(rows, baseline).result
+        base = default_row(rows, baseline)
     except ReidbenchError as exc:
         raise ReidbenchError(f"--baseline {baseline}: {exc}") from None
-    columns = pd.MultiIndex.from_tuples([(f"{mode} {shots}", f"Δ{m} vs {base['method']['label']}")
+    columns = pd.MultiIndex.from_tuples([(f"{mode} {shots}", f"Δ{m} vs {base.label}")
                                          for _, mode, shots in SETTINGS for m in metrics])
-    cells = [[_cell(row.result, base, key, m, confidence) for key, _, _ in SETTINGS for m in metrics]
+    cells = [[_cell(row, base, key, m, confidence) for key, _, _ in SETTINGS for m in metrics]
              for row in rows]
     return pd.DataFrame(cells, index=[row.label for row in rows], columns=columns)
 
 
-def _cell(result: dict[str, Any], base: dict[str, Any], key: str, metric: str, confidence: float) -> str:
-    if result is base:
+def paired_rows(row: Row, base: Row, key: str, metric: str) -> tuple[list[float], list[float], str] | None:
+    """The paired values of two rows in one setting, and over what they are paired.
+
+    With two or more seeds in common, each seed's mean over its (paired) trials: the
+    interval then covers training-seed variation. Otherwise the trials of the first
+    common seed (or of each row's only seed): the spread over galleries alone.
+    """
+    by_seed_a = {r["seed"]: r["settings"].get(key) for r in row.results}
+    by_seed_b = {r["seed"]: r["settings"].get(key) for r in base.results}
+    common = sorted(s for s in by_seed_a if s in by_seed_b and by_seed_a[s] and by_seed_b[s])
+    pairs = [(by_seed_a[s], by_seed_b[s]) for s in common] or \
+        [(a, b) for a, b in [(row.results[0]["settings"].get(key), base.results[0]["settings"].get(key))] if a and b]
+    if not pairs:
+        return None
+    for a, b in pairs:
+        if a["gallery_size"] != b["gallery_size"] or len(a["trials"]) != len(b["trials"]):
+            raise ReidbenchError(f"'{row.label}' and the baseline were not scored on the same "
+                                 f"{key} galleries; re-run both with the same dataset, protocol and --trials")
+    if len(pairs) >= 2:
+        return ([a["mean"][metric] for a, _ in pairs], [b["mean"][metric] for _, b in pairs], f"{len(pairs)} seeds")
+    a, b = pairs[0]
+    return [t[metric] for t in a["trials"]], [t[metric] for t in b["trials"]], f"{len(a['trials'])} trials"
+
+
+def _cell(row: Row, base: Row, key: str, metric: str, confidence: float) -> str:
+    if row is base:
         return "baseline"
-    a, b = result["settings"].get(key), base["settings"].get(key)
-    if a is None or b is None:
+    paired = paired_rows(row, base, key, metric)
+    if paired is None:
         return "–"
-    if a["gallery_size"] != b["gallery_size"] or len(a["trials"]) != len(b["trials"]):
-        raise ReidbenchError(f"'{result['method']['name']}' and the baseline were not scored on the same "
-                             f"{key} galleries; re-run both with the same dataset, protocol and --trials")
-    diff = paired_difference([t[metric] for t in a["trials"]], [t[metric] for t in b["trials"]], confidence)
-    return str(diff)
+    a, b, over = paired
+    diff = str(paired_difference(a, b, confidence))
+    return diff if over.endswith("trials") else f"{diff} ({over})"

@@ -50,20 +50,19 @@ def test_a_subset_rerun_keeps_the_numbers(folder, tiny_root):
 def test_table_labels_every_variant(folder, capsys):
     assert main(["table", "--results", str(folder), "--variants", "all"]) == 0
     out = capsys.readouterr().out
-    assert "| HOG+CCA [n_components=4] |" in out
+    assert "| HOG+CCA [n_components=4, 2 seeds] |" in out  # seeds 0 and 3 of one config: one row
     assert "| HOG+CCA [n_components=4, pca_dim=8] |" in out
-    assert "| HOG+CCA [n_components=4, seed=3] |" in out
     assert main(["table", "--results", str(folder)]) == 0  # no default-config run: the variants stand in
-    assert capsys.readouterr().out.count("| HOG+CCA [") == 3
+    assert capsys.readouterr().out.count("| HOG+CCA [") == 2
 
 
 def test_default_view_prefers_the_default_config(folder, tiny_root, tmp_path):
     results = load_results(folder)
     default = json.loads(json.dumps(results[0]))
-    default["method"]["changed"], default["seed"] = {}, 0
+    default["method"]["changed"], default["method"]["resolved"], default["seed"] = {}, {"default": True}, 0
     rows = select_rows(results + [default], "sysu")
     assert [row.label for row in rows] == ["HOG+CCA"]
-    assert len(select_rows(results + [default], "sysu", variants="all")) == 4
+    assert len(select_rows(results + [default], "sysu", variants="all")) == 3
 
 
 def test_a_table_never_mixes_datasets(folder):

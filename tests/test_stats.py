@@ -54,7 +54,7 @@ def _result(name: str, label: str, r1: list[float], mAP: list[float], created: s
     mean = {k: sum(t[k] for t in trials) / len(trials) for k in trials[0]}
     setting = {"mean": mean, "std": {k: 0.0 for k in mean}, "trials": trials, "gallery_size": [gallery] * len(trials),
                "gallery_source": "seeded_rand_perm", "gallery_note": "", "num_valid_probes": 10}
-    return {"method": {"name": name, "label": label, "changed": {}}, "seed": 0,
+    return {"method": {"name": name, "label": label, "changed": {}, "config": {}}, "seed": 0,
             "protocol": {"name": "sysu", "label": "SYSU", "trials": len(r1)},
             "dataset": {"name": "d", "fingerprint": "f"}, "created": created,
             "settings": {"all-single": setting, "indoor-single": setting}}

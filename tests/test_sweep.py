@@ -64,11 +64,14 @@ def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tm
     for value in ("1.5", "0.1", "0.6"):
         (result,) = load_results(out / f"noise={value}")
         assert result["method"]["config"]["noise"] == float(value) and result["protocol"]["trials"] == 3
-    points = sweep.load_points(out, manifest)
-    fig = sweep.plot_sweep(points, "noise", sweep.settings_of(points, None))
+    points, title = sweep.load_points(out, manifest)
+    assert "test-set sensitivity (as in the paper's Fig. 3), not a selection" in title
+    assert manifest["scored_on"] == sweep.TEST_SENSITIVITY
+    fig = sweep.plot_sweep(points, "noise", sweep.settings_of(points, None), title)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
+    assert "TEST" in fig.get_suptitle().upper() and "SYNTHETIC" in fig.get_suptitle()
     r1_bars, map_bars = fig.axes[0].containers  # all-single: rank-1 then mAP, sorted by value
-    by_value = {v: r["settings"]["all-single"] for v, r in points}
+    by_value = {v: entry["all-single"] for v, entry in points}
     order = ("0.1", "0.6", "1.5")
     np.testing.assert_allclose(r1_bars.lines[0].get_xdata(), [0.1, 0.6, 1.5])
     np.testing.assert_allclose(r1_bars.lines[0].get_ydata(), [by_value[v]["mean"]["r1"] for v in order])
@@ -77,7 +80,7 @@ def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tm
     np.testing.assert_allclose(caps, [by_value[v]["mean"]["mAP"] - by_value[v]["std"]["mAP"] for v in order])
     by_value = {v: s["mean"] for v, s in by_value.items()}
     assert by_value["0.1"]["mAP"] > by_value["1.5"]["mAP"]  # less noise, better ranking
-    one = sweep.plot_sweep(points, "noise", sweep.settings_of(points, "indoor-multi"))
+    one = sweep.plot_sweep(points, "noise", sweep.settings_of(points, "indoor-multi"), title)
     assert [ax.get_title() for ax in one.axes if ax.get_visible()] == ["Indoor-search Multi-shot"]
 
 
@@ -126,3 +129,17 @@ def test_parallel_points_in_separate_processes(tiny_root, tmp_path):
         (result,) = load_results(out / f"resize={value}")
         assert result["method"]["config"]["resize"] == value
     assert (out / "sweep_resize.png").is_file() and (out / "sweep_resize.pdf").is_file()
+
+
+def test_sweep_on_val_scores_the_validation_identities(tiny_root, tmp_path, capsys):
+    parser = _Parser(prog="reidbench")
+    handlers = add_commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    out = tmp_path / "valsweep"
+    args = parser.parse_args(["sweep", "--method", "hog_euclidean", "--set", "resize=bicubic,bilinear", "--on", "val",
+                              "--data", str(tiny_root), "--out", str(out), "--cache", str(tmp_path / "cache"),
+                              "--no-progress"])
+    assert handlers[args.command](args) == 0
+    record = json.loads((out / "tuning.json").read_text())
+    assert [p["overrides"]["resize"] for p in record["points"]] == ["bicubic", "bilinear"]
+    assert all(0 < p["scores"]["mAP"] <= 100 for p in record["points"])
+    assert (out / "sweep_resize.png").is_file() and not list(out.glob("resize=*"))  # no test result written

@@ -1,6 +1,6 @@
 """Decode every image a run needs before any fitting, so a corrupt file costs seconds, not a training run.
 
-A full decode of each train, val and test image (threads: Pillow releases the GIL)
+A full decode of each image of the splits used (train, val and test for a run) (threads: Pillow releases the GIL)
 stops at the first unreadable one with a one-line error naming it. A marker in the
 cache, keyed by the listing with each file's size and modification time, lets later
 runs on the unchanged dataset skip the check.
@@ -18,9 +18,12 @@ from reidbench.data.images import decoded
 from reidbench.data.sysu import SPLITS, SysuDataset
 
 
-def check_images(data: SysuDataset, cache_dir: Path, progress: bool = True) -> int:
-    """Decode every image of the train, val and test splits; returns how many were decoded (0: cached)."""
-    paths = [p for split in SPLITS for p in data.images(data.ids(split)).paths]
+def check_images(data: SysuDataset, cache_dir: Path, splits: tuple[str, ...] = SPLITS, progress: bool = True) -> int:
+    """Decode every image of ``splits``; returns how many were decoded (0: known good from an earlier check).
+
+    ``reidbench tune`` checks train and val only: it never reads a test image.
+    """
+    paths = [p for split in splits for p in data.images(data.ids(split)).paths]
     marker = Path(cache_dir) / "validated" / f"{_listing_key(data.root, paths)}.ok"
     if marker.exists():
         return 0

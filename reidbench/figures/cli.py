@@ -7,6 +7,7 @@ handlers, so ``reidbench.cli`` wires them with one line. Heavy imports
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +51,8 @@ def add_commands(sub: argparse._SubParsersAction) -> dict[str, Handler]:
                                              "(default: one per device, else 1)")
     sw.add_argument("--devices", type=_csv, default=[], help="e.g. cuda:0,cuda:1, given to points round-robin")
     sw.add_argument("--cache", type=Path)
+    sw.add_argument("--on", default="test", help="test (default): test-set sensitivity as in the paper's Fig. 3, "
+                                                  "not a selection; val: score on the validation identities")
     sw.add_argument("--setting", help="plot one setting (default: one panel per setting)")
     sw.add_argument("--out", type=Path, help="sweep folder (default: sweeps/METHOD-KEY)")
     sw.add_argument("--no-progress", action="store_true")
@@ -109,23 +112,34 @@ def _plot_losses(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from reidbench.errors import ReidbenchError
     from reidbench.figures.canvas import save_figure
-    from reidbench.figures.runs import check_setting
-    from reidbench.figures.sweep import SweepOptions, load_points, parse_assignment, plot_sweep, run_sweep, settings_of
+    from reidbench.figures.sweep import (SweepOptions, load_points, parse_assignment, plot_sweep, run_sweep,
+                                         settings_of, val_points)
 
     key, values = parse_assignment(args.assignment)
-    out = args.out or Path("sweeps") / f"{args.method}-{key}"
-    opts = SweepOptions(method=args.method, key=key, values=values, out=out, data=args.data, dataset=args.dataset,
-                        protocol=args.protocol, trials=args.trials, seed=args.seed,
-                        jobs=args.jobs or max(1, len(args.devices)), devices=tuple(args.devices),
-                        cache=args.cache, progress=not args.no_progress)
-    if args.setting:
-        check_setting(args.setting)
-    manifest = run_sweep(opts)
-    points = load_points(out, manifest)
-    fig = plot_sweep(points, key, settings_of(points, args.setting))
-    written = save_figure(fig, out / f"sweep_{key}")
-    return _report_written([out / "sweep.json", *written])
+    if args.on not in ("test", "val"):
+        raise ReidbenchError(f"unknown --on '{args.on}' (known: test, val)")
+    out = args.out or Path("sweeps") / f"{args.method}-{key}{'-val' if args.on == 'val' else ''}"
+    jobs = args.jobs or max(1, len(args.devices))
+    if args.on == "val":
+        from reidbench.tuning import RECORD, TuneOptions, run_tune
+
+        record, _ = run_tune(TuneOptions(method=args.method, grid=((key, values),), seed=args.seed, data=args.data,
+                                         dataset=args.dataset, out=out, jobs=jobs, devices=tuple(args.devices),
+                                         cache=args.cache, progress=not args.no_progress))
+        points, title = val_points(record, key)
+        written = [out / RECORD]
+    else:
+        opts = SweepOptions(method=args.method, key=key, values=values, out=out, data=args.data,
+                            dataset=args.dataset, protocol=args.protocol, trials=args.trials, seed=args.seed,
+                            jobs=jobs, devices=tuple(args.devices), cache=args.cache, progress=not args.no_progress)
+        points, title = load_points(out, run_sweep(opts))
+        written = [out / "sweep.json"]
+        print("reidbench: note: scored on the TEST galleries: a sensitivity figure as in the paper's Fig. 3, "
+              "not a selection (choose values with `reidbench tune` or `sweep --on val`)", file=sys.stderr)
+    fig = plot_sweep(points, key, settings_of(points, args.setting), title)
+    return _report_written([*written, *save_figure(fig, out / f"sweep_{key}")])
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -41,16 +41,17 @@ def extend_flat(curve: list[float] | np.ndarray, max_rank: int) -> np.ndarray:
 
 
 def cmc_curve(row: Row, setting: str, max_rank: int) -> CmcCurve:
-    entry = row.result["settings"].get(setting)
-    if entry is None:
+    """The row's mean curve (over seeds, each a mean over trials) and the min-max band over all trials."""
+    entries = [r["settings"].get(setting) for r in row.results]
+    if any(e is None for e in entries):
         raise ReidbenchError(f"result of '{row.label}' has no setting '{setting}'")
-    per_trial = entry.get("cmc_trials")
+    per_trial = [c for e in entries for c in e.get("cmc_trials") or []]
     low = high = None
     if per_trial:
         stack = np.stack([extend_flat(c, max_rank) for c in per_trial])
         low, high = stack.min(0), stack.max(0)
-    return CmcCurve(row.label, np.arange(1, max_rank + 1), extend_flat(entry["cmc_mean"], max_rank),
-                    low, high, len(entry["trials"]))
+    mean = np.mean([extend_flat(e["cmc_mean"], max_rank) for e in entries], axis=0)
+    return CmcCurve(row.label, np.arange(1, max_rank + 1), mean, low, high, len(entries[0]["trials"]))
 
 
 def plot_cmc(curves: list[CmcCurve], setting: str, context: str) -> Figure:

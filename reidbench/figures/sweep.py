@@ -1,18 +1,19 @@
 """Hyper-parameter sweeps: one independent run per value of one config key (Fig. 3).
 
-Each point is a plain :func:`reidbench.runner.run` with the override
-``{method: {key: value}}`` into its own folder ``<out>/<key>=<value>/``, so
-points can run in separate processes (``jobs``) and on separate devices
-(round-robin), and a sweep that stops part-way continues where it stopped: a
-point whose result file exists is not run again. The manifest ``sweep.json``
-(rewritten atomically after every point) lists the points and their files.
+On the test galleries (the default, as the paper's Fig. 3) a sweep is a
+sensitivity figure, never a way to choose: everything it writes says so. Each
+point is a plain :func:`reidbench.runner.run` with the override
+``{method: {key: value}}`` into its own folder ``<out>/<key>=<value>/``, so points
+can run in separate processes (``jobs``) and on separate devices (round-robin),
+and a sweep that stops part-way continues where it stopped: a point whose result
+file exists is not run again. The manifest ``sweep.json`` (rewritten atomically
+after every point) lists the points and their files. ``--on val`` scores the
+points on the validation protocol instead, through ``reidbench tune``'s machinery.
 """
 from __future__ import annotations
 
 import json
-import multiprocessing
 import textwrap
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,13 +26,15 @@ from reidbench.data.sysu import SysuDataset
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.figures.runs import SETTING_LABELS
+from reidbench.parallel import run_items
 from reidbench.registry import get_method
 from reidbench.runner import RunOptions, load_dataset, run
-from reidbench.report import context_text
+from reidbench.report import context_text, dataset_text
 from reidbench.store import ensure_writable, write_json_atomic
 
 MANIFEST = "sweep.json"
 PLOTTED = ("r1", "mAP")
+TEST_SENSITIVITY = "test-set sensitivity (as in the paper's Fig. 3), not a selection"
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     manifest = _manifest(opts, data, points, done)
     write_json_atomic(opts.out / MANIFEST, manifest)
     base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=opts.protocol,
-                      trials=opts.trials, seed=opts.seed, cache=opts.cache,
+                      trials=opts.trials, seeds=(opts.seed,), cache=opts.cache,
                       progress=opts.progress and opts.jobs == 1)
     failures = []
     for point, error in _execute(base, opts, todo):
@@ -136,28 +139,8 @@ def point_options(base: RunOptions, opts: SweepOptions, point: SweepPoint) -> Ru
 def _execute(base: RunOptions, opts: SweepOptions, todo: list[SweepPoint]
              ) -> Iterator[tuple[SweepPoint, str | None]]:
     """Yield (point, error message or None) as points finish."""
-    if opts.jobs == 1 or len(todo) <= 1:
-        for p in todo:
-            try:
-                run(point_options(base, opts, p))
-                yield p, None
-            except Exception as exc:  # one failed point (bad value, OOM) must not lose the others
-                yield p, _describe(exc)
-        return
-    # spawn, not fork: a child must not inherit a parent's CUDA or thread-pool state.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(opts.jobs, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(run, point_options(base, opts, p)): p for p in todo}
-        for fut in as_completed(futures):
-            try:
-                fut.result()
-                yield futures[fut], None
-            except Exception as exc:  # as above, and a crashed worker process
-                yield futures[fut], _describe(exc)
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, ReidbenchError) else f"{type(exc).__name__}: {exc}"
+    for i, _, error in run_items(run, [point_options(base, opts, p) for p in todo], opts.jobs):
+        yield todo[i], error
 
 
 def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -> None:
@@ -181,21 +164,40 @@ def _manifest(opts: SweepOptions, data: SysuDataset, points: list[SweepPoint], d
         "trials": opts.trials, "seed": opts.seed,
         "points": [{"value": p.value, "device": p.device, "status": done.get(p.value, "pending"),
                     "result": str(p.result.relative_to(opts.out)) if p.result else None} for p in points],
-        "scored_on": "test galleries (a figure of the paper's kind; choose values with `reidbench tune`)",
+        "scored_on": TEST_SENSITIVITY,
         "updated": provenance.now(),
     }
 
 
-def load_points(out: Path, manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(value, result) of every finished point, in sweep order."""
-    pts = []
+Points = list[tuple[str, dict[str, dict[str, Any]]]]  # (value, {panel: {"mean": ..., "std": ...}})
+PANEL_LABELS = {**SETTING_LABELS, "val": "validation (all-search single-shot)"}
+
+
+def load_points(out: Path, manifest: dict[str, Any]) -> tuple[Points, str]:
+    """Every finished test point (value, its settings) in sweep order, and the figure title."""
+    results = []
     for p in manifest["points"]:
         path = Path(out) / p["result"] if p.get("result") else None
         if path is not None and path.exists():
-            pts.append((p["value"], json.loads(path.read_text())))
-    if not pts:
+            results.append((p["value"], json.loads(path.read_text())))
+    if not results:
         raise ReidbenchError(f"no finished sweep points under {out}")
-    return pts
+    first = results[0][1]
+    title = (f"{first['method']['label']}: {TEST_SENSITIVITY} of {manifest['key']}; mean ± std over "
+             f"{first['protocol']['trials']} trials\n" + textwrap.fill(context_text([r for _, r in results]), 120))
+    return [(v, r["settings"]) for v, r in results], title
+
+
+def val_points(record: dict[str, Any], key: str) -> tuple[Points, str]:
+    """The scored points of a tuning record over one key, and the figure title."""
+    points = [(str(p["overrides"][key]), {"val": {"mean": p["scores"], "std": p["std"]}})
+              for p in record["points"] if p.get("scores")]
+    if not points:
+        raise ReidbenchError("no finished validation points")
+    title = (f"{record['method']}: {key} on the validation identities (mean ± std over {record['val_trials']} "
+             f"galleries), a basis for choosing\n" + textwrap.fill(
+                 f"{record['protocol']}; dataset {dataset_text(record['dataset'])}", 120))
+    return points, title
 
 
 def axis_values(values: list[str]) -> tuple[np.ndarray, bool]:
@@ -206,32 +208,29 @@ def axis_values(values: list[str]) -> tuple[np.ndarray, bool]:
         return np.arange(len(values), dtype=np.float64), False
 
 
-def sweep_series(points: list[tuple[str, dict[str, Any]]], setting: str, metric: str
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x positions, mean and std over trials of ``metric`` in ``setting``, sorted by x."""
+def sweep_series(points: Points, panel: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x positions, mean and std of ``metric`` in ``panel``, sorted by x."""
     x, _ = axis_values([v for v, _ in points])
-    mean = np.array([r["settings"][setting]["mean"][metric] for _, r in points])
-    std = np.array([r["settings"][setting]["std"][metric] for _, r in points])
+    mean = np.array([entry[panel]["mean"][metric] for _, entry in points])
+    std = np.array([entry[panel]["std"][metric] for _, entry in points])
     order = np.argsort(x, kind="stable")
     return x[order], mean[order], std[order]
 
 
-def plot_sweep(points: list[tuple[str, dict[str, Any]]], key: str, settings: list[str]) -> Figure:
-    """Rank-1 and mAP against the swept value, one panel per setting; bars: ±1 std over trials."""
+def plot_sweep(points: Points, key: str, panels: list[str], title: str) -> Figure:
+    """Rank-1 and mAP against the swept value, one panel per setting; bars: ±1 std."""
     values = [v for v, _ in points]
     x, numeric = axis_values(values)
-    ncols = min(2, len(settings))
-    nrows = -(-len(settings) // ncols)
-    fig = new_figure(5.2 * ncols, 3.6 * nrows)
+    ncols = min(2, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure(5.2 * ncols, 3.6 * nrows + 0.4)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    label = points[0][1]["method"]["label"]
-    trials = points[0][1]["protocol"]["trials"]
-    for ax, setting in zip(axes, settings):
+    for ax, panel in zip(axes, panels):
         for i, metric in enumerate(PLOTTED):
-            xs, mean, std = sweep_series(points, setting, metric)
+            xs, mean, std = sweep_series(points, panel, metric)
             ax.errorbar(xs, mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{i}", ls="-" if numeric else "none",
                         label="rank-1" if metric == "r1" else metric)
-        ax.set_title(SETTING_LABELS[setting], fontsize=10)
+        ax.set_title(PANEL_LABELS[panel], fontsize=10)
         ax.set_xlabel(key)
         ax.set_ylabel("%")
         ax.grid(alpha=0.3)
@@ -241,17 +240,15 @@ def plot_sweep(points: list[tuple[str, dict[str, Any]]], key: str, settings: lis
             ax.set_xlim(-0.5, len(values) - 0.5)
         else:
             ax.set_xticks(np.sort(x), [values[i] for i in np.argsort(x, kind="stable")])
-    for ax in axes[len(settings):]:
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
-    context = textwrap.fill(context_text([r for _, r in points]), 120)
-    fig.suptitle(f"{label}: effect of {key} on the TEST galleries (mean ± std over {trials} trials)\n{context}",
-                 fontsize=9)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def settings_of(points: list[tuple[str, dict[str, Any]]], setting: str | None) -> list[str]:
-    """The chosen setting, or every setting all points have, in Table-1 order."""
-    have = [s for s in SETTING_LABELS if all(s in r["settings"] for _, r in points)]
+def settings_of(points: Points, setting: str | None) -> list[str]:
+    """The chosen panel, or every panel all points have, in Table-1 order."""
+    have = [s for s in PANEL_LABELS if all(s in entry for _, entry in points)]
     if setting is None:
         return have
     if setting not in have:

@@ -1,0 +1,216 @@
+"""``reidbench tune``: hyper-parameters chosen on the validation identities, never on test.
+
+Each point of a grid (the product of ``--grid KEY=v1,v2`` axes, or ``--budget N``
+points drawn from it with the seed) fits the method on the training identities and
+scores it with :class:`reidbench.protocols.validation.ValProtocol`; no test image is
+read (only the train and val images are even decoded in the pre-flight check). The
+tuning record ``tuning.json`` holds the grid, every point's validation scores and
+time, and the chosen point; it is rewritten atomically after each point, so an
+interrupted tune resumes where it stopped. The chosen config is written as a run
+config (``<method>.toml``) that ``reidbench run --config`` uses. Points can run in
+parallel processes and on several devices, as sweep points do.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reidbench import provenance
+from reidbench.data.default import cache_home
+from reidbench.data.record import dataset_record
+from reidbench.data.validate import check_images
+from reidbench.errors import ReidbenchError
+from reidbench.methods.base import RunContext, seed_everything
+from reidbench.parallel import run_items
+from reidbench.protocols.validation import VAL_LABEL, VAL_METRICS, ValProtocol
+from reidbench.registry import get_method
+from reidbench.runconfig import RunConfig, write_run_config
+from reidbench.runner import load_dataset, say
+from reidbench.store import ensure_writable, write_json_atomic
+
+RECORD = "tuning.json"
+TUNE_METRICS = ("mAP", "r1")
+TUNES_DIR = Path("tunes")
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    method: str
+    grid: tuple[tuple[str, tuple[str, ...]], ...]  # (key, values) axes, in order
+    metric: str = "mAP"
+    seed: int = 0
+    budget: int | None = None
+    data: Path | None = None
+    dataset: str | None = None
+    out: Path | None = None
+    val_trials: int = 10
+    jobs: int = 1
+    devices: tuple[str, ...] = ()
+    cache: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything one point needs, picklable for a worker process."""
+
+    method: str
+    overrides: dict[str, Any]
+    data: Path | None
+    dataset: str | None
+    seed: int
+    device: str
+    cache: Path
+    val_trials: int
+    progress: bool
+
+
+def grid_points(grid: tuple[tuple[str, tuple[str, ...]], ...], budget: int | None, seed: int) -> list[dict[str, str]]:
+    """The grid's product in order, or ``budget`` of its points drawn without replacement."""
+    keys = [k for k, _ in grid]
+    points = [dict(zip(keys, combo)) for combo in itertools.product(*(values for _, values in grid))]
+    if budget is None or budget >= len(points):
+        return points
+    if budget < 1:
+        raise ReidbenchError(f"--budget must be at least 1, got {budget}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(points), size=budget, replace=False))
+    return [points[i] for i in pick]
+
+
+def score_point(task: PointTask) -> dict[str, Any]:
+    """Fit on the training identities, score on the validation protocol (percent)."""
+    data = load_dataset(task.data, task.dataset, progress=False)
+    spec = get_method(task.method)
+    method = spec.create(task.overrides)
+    device = provenance.resolve_device(task.device)
+    key = hashlib.sha256(json.dumps([task.method, method.resolved_config(device), task.seed], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:12]
+    ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
+                     work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
+                     dataset_fingerprint=data.fingerprint, progress=task.progress)
+    seed_everything(task.seed)
+    start = time.perf_counter()
+    method.fit(data.train, data.val, ctx)
+    val = ValProtocol.build(data.val, seed=0, trials=task.val_trials)
+    if val is None:
+        raise ReidbenchError(f"{data.name} has no validation identities with IR and RGB images to tune on")
+    scores = val.evaluate(lambda images: np.asarray(method.embed(images, ctx), dtype=np.float64))
+    return {"scores": {k: 100 * scores[k] for k in VAL_METRICS},
+            "std": {k: 100 * v for k, v in scores["std"].items()},
+            "num_valid": scores["num_valid"], "time_s": round(time.perf_counter() - start, 2),
+            "device": device, "val": val.describe()}
+
+
+def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
+    """Score every missing point, write the record and the chosen run config; returns (record, config path)."""
+    spec = get_method(opts.method)
+    if opts.metric not in TUNE_METRICS:
+        raise ReidbenchError(f"unknown --metric '{opts.metric}' (known: {', '.join(TUNE_METRICS)})")
+    if not opts.grid:
+        raise ReidbenchError("give at least one --grid KEY=V1,V2,...")
+    keys = [k for k, _ in opts.grid]
+    if len(set(keys)) != len(keys):
+        raise ReidbenchError("each --grid key may appear once")
+    points = grid_points(opts.grid, opts.budget, opts.seed)
+    typed = [_typed(spec, p) for p in points]  # every value checked against the key's rule before any work
+    for device in opts.devices:
+        provenance.check_device_name(device)
+    data = load_dataset(opts.data, opts.dataset, opts.progress)
+    out = ensure_writable(opts.out or TUNES_DIR / data.name / opts.method)
+    cache = Path(opts.cache or cache_home() / "cache")
+    check_images(data, cache, splits=("train", "val"), progress=opts.progress)
+    record = _load_or_start(out / RECORD, opts, data, typed)
+    devices = opts.devices or ("auto",)
+    todo = [i for i, p in enumerate(record["points"]) if p.get("scores") is None]
+    tasks = [PointTask(opts.method, record["points"][i]["overrides"], opts.data, opts.dataset, opts.seed,
+                       devices[n % len(devices)], cache, opts.val_trials, opts.progress and opts.jobs == 1)
+             for n, i in enumerate(todo)]
+    failures = []
+    for n, (k, outcome, error) in enumerate(run_items(score_point, tasks, opts.jobs), 1):
+        point = record["points"][todo[k]]
+        if error is not None:
+            failures.append(f"{_show(point['overrides'])}: {error}")
+        else:
+            point.update(outcome)
+            s = outcome["scores"]
+            say(f"tune {opts.method} [{n}/{len(tasks)}] {_show(point['overrides'])}: val mAP {s['mAP']:.2f}, "
+                f"r1 {s['r1']:.2f} ({outcome['time_s']:.1f} s)")
+        record["chosen"] = choose(record["points"], opts.metric)
+        record["updated"] = provenance.now()
+        write_json_atomic(out / RECORD, record)
+    if failures:
+        raise ReidbenchError(f"{len(failures)} tuning point(s) failed (the others are kept; run the same "
+                             f"command again to retry): {'; '.join(failures)}")
+    if not tasks:  # resumed with every point scored: the record only needs its choice
+        record["chosen"] = choose(record["points"], opts.metric)
+        write_json_atomic(out / RECORD, record)
+    return record, write_chosen_config(out, record, data)
+
+
+def choose(points: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The best point by the metric (the other one breaks ties, then grid order)."""
+    other = next(m for m in TUNE_METRICS if m != metric)
+    done = [p for p in points if p.get("scores")]
+    if not done:
+        return None
+    best = max(done, key=lambda p: (round(p["scores"][metric], 9), round(p["scores"][other], 9)))
+    return {"overrides": best["overrides"], "scores": best["scores"]}
+
+
+def write_chosen_config(out: Path, record: dict[str, Any], data: Any) -> Path:
+    """The chosen point as a run config beside the record."""
+    chosen, method = record["chosen"], record["method"]
+    digest = hashlib.sha256(json.dumps(record["points"], sort_keys=True).encode()).hexdigest()[:16]
+    cfg = RunConfig(methods=(method,),
+                    dataset=data.name if record["dataset"]["named"] else None,
+                    data=None if record["dataset"]["named"] else Path(data.root),
+                    overrides={method: chosen["overrides"]},
+                    tuned={method: {"record": RECORD, "metric": record["metric"],
+                                    "score": round(chosen["scores"][record["metric"]], 4),
+                                    "dataset": data.name, "fingerprint": data.fingerprint, "points": digest}})
+    header = (f"written by `reidbench tune` on {record['updated']}: the best validation {record['metric']} of "
+              f"{sum(1 for p in record['points'] if p.get('scores'))} points on {data.name}\n"
+              f"(record: {RECORD}); use with `reidbench run --config {method}.toml`")
+    return write_run_config(out / f"{method}.toml", cfg, header)
+
+
+def _load_or_start(path: Path, opts: TuneOptions, data: Any, typed: list[dict[str, Any]]) -> dict[str, Any]:
+    """A new record, or the one an interrupted tune left (its finished points kept)."""
+    fresh = {"kind": "reidbench-tuning", "method": opts.method, "grid": [[k, list(v)] for k, v in opts.grid],
+             "budget": opts.budget, "metric": opts.metric, "seed": opts.seed, "val_trials": opts.val_trials,
+             "protocol": VAL_LABEL, "dataset": dataset_record(data),
+             "points": [{"overrides": p, "scores": None} for p in typed], "chosen": None,
+             "created": provenance.now(), "updated": provenance.now(),
+             "versions": provenance.versions(), "git": provenance.git_state()}
+    if not path.exists():
+        return fresh
+    try:
+        old = json.loads(path.read_text())
+        same = (old["method"], old["dataset"]["fingerprint"], old["seed"], old["val_trials"]) == \
+            (opts.method, data.fingerprint, opts.seed, opts.val_trials)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ReidbenchError(f"unreadable tuning record {path}; delete it to start again") from None
+    if not same:
+        raise ReidbenchError(f"{path} was made with another method, dataset, --seed or val trials; "
+                             "choose another --out or delete it")
+    done = {json.dumps(p["overrides"], sort_keys=True): p for p in old["points"] if p.get("scores")}
+    fresh["points"] = [done.get(json.dumps(p["overrides"], sort_keys=True), p) for p in fresh["points"]]
+    fresh["created"] = old.get("created", fresh["created"])
+    return fresh
+
+
+def _typed(spec: Any, point: dict[str, str]) -> dict[str, Any]:
+    config = spec.resolve(point)
+    return {k: config[k] for k in point}
+
+
+def _show(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items())
+
