@@ -24,6 +24,7 @@ import numpy as np
 from reidbench import provenance
 from reidbench.atomic import atomic_open
 from reidbench.config import changed_keys
+from reidbench.device import check_device_name, device_info, resolve_device
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
 from reidbench.data.imageset import concat
 from reidbench.data.record import dataset_record
@@ -142,11 +143,11 @@ def run(opts: RunOptions) -> list[Path]:
     seeds = tuple(dict.fromkeys(opts.seeds))
     if not seeds or min(seeds) < 0:
         raise ReidbenchError(f"--seeds must be non-negative integers, got {','.join(map(str, opts.seeds)) or 'none'}")
-    provenance.check_device_name(opts.device)
+    check_device_name(opts.device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
     check_shipped(shipped, data)
     results_dir = ensure_writable(opts.results or default_results_dir(data.name))
-    device = provenance.resolve_device(opts.device)
+    device = resolve_device(opts.device)
     cache = Path(opts.cache or cache_home() / "cache")
     if check_images(data, cache, progress=opts.progress):
         say(f"checked every image of {data.name} ({data.num_images} files): all decode")
@@ -221,7 +222,7 @@ def run_method(m: MethodRun, seed: int, data: SysuDataset, protocol: Protocol,
         "dataset": dataset_record(data),
         "settings": summaries,
         "seed": seed,
-        "device": provenance.device_info(device),
+        "device": device_info(device),
         "versions": provenance.versions(),
         "git": provenance.git_state(),
         "timings": timings,

@@ -26,6 +26,7 @@ from reidbench import provenance
 from reidbench.data.default import cache_home
 from reidbench.data.record import dataset_record
 from reidbench.data.validate import check_images
+from reidbench.device import check_device_name, resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.parallel import run_items
@@ -89,7 +90,7 @@ def score_point(task: PointTask) -> dict[str, Any]:
     data = load_dataset(task.data, task.dataset, progress=False)
     spec = get_method(task.method)
     method = spec.create(task.overrides)
-    device = provenance.resolve_device(task.device)
+    device = resolve_device(task.device)
     key = hashlib.sha256(json.dumps([task.method, method.resolved_config(device), task.seed], sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]
     ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
@@ -121,7 +122,7 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
     points = grid_points(opts.grid, opts.budget, opts.seed)
     typed = [_typed(spec, p) for p in points]  # every value checked against the key's rule before any work
     for device in opts.devices:
-        provenance.check_device_name(device)
+        check_device_name(device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
     out = ensure_writable(opts.out or TUNES_DIR / data.name / opts.method)
     cache = Path(opts.cache or cache_home() / "cache")

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from reidbench.errors import ReidbenchError
+from reidbench.device import torch_device
 
 
 @dataclass
@@ -38,24 +38,9 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(device: str) -> torch.device:
-    """The run's device; under torchrun each rank takes the GPU of its LOCAL_RANK."""
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ReidbenchError("device 'cuda' was asked for but torch sees no CUDA GPU")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            return torch.device("cuda", local)
-        return torch.device(device)
-    if device != "cpu":
-        raise ReidbenchError(f"unknown device '{device}' (cpu or cuda)")
-    return torch.device("cpu")
-
-
 def setup(device: str) -> DistInfo:
     """Join (or create) the process group when launched by torchrun with WORLD_SIZE > 1."""
-    dev = resolve_device(device)
+    dev = torch_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo(device=dev)

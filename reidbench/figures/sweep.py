@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from reidbench import provenance
 from reidbench.data.sysu import SysuDataset
+from reidbench.device import resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.figures.runs import SETTING_LABELS
@@ -103,7 +104,7 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     if opts.jobs < 1:
         raise ReidbenchError(f"--jobs must be at least 1, got {opts.jobs}")
     for device in set(opts.devices):
-        provenance.resolve_device(device)  # e.g. cuda:1 on a machine without CUDA
+        resolve_device(device)  # e.g. cuda:1 on a machine without CUDA
     ensure_writable(opts.out)
     data = load_dataset(opts.data, opts.dataset, opts.progress)  # generates a named dataset once, up front
     points = plan(opts)
