@@ -20,6 +20,7 @@ from reidbench.data.imageset import IR_CAMS, RGB_CAMS, ImageSet
 VAL_LABEL = ("validation protocol: IR probes vs seeded single-shot RGB galleries of the validation identities "
              "(all-search), never test images")
 VAL_METRICS = ("mAP", "r1", "r5", "r10", "r20", "mINP")
+SELECT_BY = ("mAP", "r1")  # what `reidbench tune` may maximise
 
 
 @dataclass

@@ -1,6 +1,50 @@
-"""reidbench: cross-modality (RGB-IR) person re-identification benchmark (SYSU-MM01, cmGAN Table 1)."""
+"""reidbench: cross-modality (RGB-IR) person re-identification benchmark (SYSU-MM01, cmGAN Table 1).
+
+From Python::
+
+    import reidbench
+    paths = reidbench.run(methods=["hog_euclidean"], dataset="synthetic-tiny")
+    df = reidbench.load_results(paths)          # tidy: one row per ... x trial x metric
+    reidbench.table(df)                         # the Table-1 view
+
+The heavier pieces load on first use, so ``import reidbench`` (and the CLI) stay fast.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Sequence
+
 from reidbench.evaluation import Metrics, distance_matrix, evaluate, evaluate_features, evaluate_galleries
 from reidbench.registry import create_method, register_method
 
-__all__ = ["Metrics", "create_method", "distance_matrix", "evaluate", "evaluate_features",
-           "evaluate_galleries", "register_method"]
+_LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": "reidbench.frame"}
+
+
+def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Path | None = None,
+        protocol: str = "sysu", seeds: Sequence[int] = (0,), **options: Any) -> list[Path]:
+    """Run methods as ``reidbench run`` does and return the result files written.
+
+    ``options`` are :class:`reidbench.runner.RunOptions` fields: ``modes``, ``shots``,
+    ``trials``, ``device``, ``results``, ``cache``, ``overrides`` ({method: {key: value}}),
+    ``defaults``, ``progress``.
+    """
+    from reidbench.runner import RunOptions, run as run_methods
+
+    names = [methods] if isinstance(methods, str) else list(methods)
+    for key in ("modes", "shots"):
+        if key in options:
+            options[key] = tuple(options[key])
+    opts = RunOptions(methods=names, dataset=dataset, data=Path(data) if data is not None else None,
+                      protocol=protocol, seeds=tuple(seeds), **options)
+    return run_methods(opts)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'reidbench' has no attribute {name!r}")
+
+
+__all__ = ["Metrics", "create_method", "distance_matrix", "evaluate", "evaluate_features", "evaluate_galleries",
+           "load_results", "register_method", "run", "table", "tidy"]

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAPER_DATASET = "SYSU-MM01"
 
 
 @lru_cache(maxsize=1)
-def paper_table() -> pd.DataFrame:
+def paper_table() -> "pd.DataFrame":
     """Table 1 indexed by reidbench method name, in the paper's row order."""
+    import pandas as pd  # on first use: commands that never tabulate start without pandas
+
     with resources.files("reidbench").joinpath("paper_table1.csv").open() as fh:
         return pd.read_csv(fh, comment="#").set_index("method")
 

@@ -9,19 +9,20 @@ and where the galleries come from.
 from __future__ import annotations
 
 import html
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from reidbench.errors import ReidbenchError
 from reidbench.paper import PAPER_DATASET, paper_table
 from reidbench.protocols import describe_source
-from reidbench.selection import Cell, Row
+from reidbench.selection import Row
 
 SETTINGS = (("all-single", "All-search", "Single-shot"), ("all-multi", "All-search", "Multi-shot"),
             ("indoor-single", "Indoor-search", "Single-shot"), ("indoor-multi", "Indoor-search", "Multi-shot"))
 METRICS = ("r1", "r10", "r20", "mAP")
 FORMATS = ("markdown", "latex", "csv", "html")
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def dataset_text(dataset: dict[str, Any]) -> str:
@@ -44,17 +45,23 @@ def context_text(results: list[dict[str, Any]]) -> str:
 
 def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, minp: bool = False,
                 extra: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per selected result (and one per paper row with ``with_paper``), string cells.
+    """One row per selected row (and one per paper row with ``with_paper``), string cells.
 
-    ``extra`` (indexed by row label) adds columns, e.g. the paired differences of ``--baseline``.
+    The numbers are :func:`reidbench.frame.table`'s; ``extra`` (indexed by row label) adds
+    columns, e.g. the paired differences of ``--baseline``.
     """
+    import pandas as pd
+
+    from reidbench.frame import table, tidy
+
     paper = paper_table()
     metrics = METRICS + (("mINP",) if minp else ())
+    numbers = table(tidy(rows), metrics, std=True, variants="all")
     synthetic = any(row.result["dataset"].get("synthetic") for row in rows)
     n_extra = 0 if extra is None else len(extra.columns)
     cells, index = [], []
     for row in rows:
-        cells.append([_cell(row.cell(key), m, std) for key, _, _ in SETTINGS for m in metrics]
+        cells.append([_cell(numbers, row.label, key, m, std) for key, _, _ in SETTINGS for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
         if with_paper and row.method in paper.index and not row.variant:
@@ -78,18 +85,22 @@ def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) ->
     return caption
 
 
-def _cell(cell: Cell | None, metric: str, std: bool) -> str:
-    if cell is None:
+def _cell(numbers: pd.DataFrame, row: str, setting: str, metric: str, std: bool) -> str:
+    """``mean``, ``mean ± std over trials``, or ``mean ± std over seeds / mean std over trials``."""
+    import pandas as pd
+
+    if (setting, metric, "mean") not in numbers.columns or pd.isna(numbers.at[row, (setting, metric, "mean")]):
         return "–"
-    text = f"{cell.mean[metric]:.2f}"
+    text = f"{numbers.at[row, (setting, metric, 'mean')]:.2f}"
     if not std:
         return text
-    if cell.std_seeds is None:
-        return f"{text} ± {cell.std_trials[metric]:.2f}"
-    return f"{text} ± {cell.std_seeds[metric]:.2f} / {cell.std_trials[metric]:.2f}"
+    seeds, trials = numbers.at[row, (setting, metric, "std_seeds")], numbers.at[row, (setting, metric, "std_trials")]
+    return f"{text} ± {trials:.2f}" if pd.isna(seeds) else f"{text} ± {seeds:.2f} / {trials:.2f}"
 
 
 def _paper_cell(row: pd.Series, key: str, metric: str) -> str:
+    import pandas as pd
+
     col = f"{key}.{metric}"
     return f"{row[col]:.2f}" if col in row.index and pd.notna(row[col]) else "–"
 
@@ -110,20 +121,19 @@ def _markdown(frame: pd.DataFrame, caption: str) -> str:
 
 
 def _latex(frame: pd.DataFrame, caption: str) -> str:
-    groups = list(dict.fromkeys(a for a, _ in frame.columns))
-    per = len(frame.columns) // len(groups)
-    esc = lambda s: str(s).replace("±", r"$\pm$").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\begin{tabular}{l" + "r" * len(frame.columns) + "}", r"\toprule",
-             "Method & " + " & ".join(rf"\multicolumn{{{per}}}{{c}}{{{g}}}" for g in groups) + r" \\",
-             " & " + " & ".join(esc(m) for _, m in frame.columns) + r" \\", r"\midrule"]
-    for label, row in frame.iterrows():
-        lines.append(" & ".join([esc(label), *map(esc, row.tolist())]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(rf"\caption{{{esc(caption)}}}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
+    """pandas' Styler, escaping every cell and header for LaTeX (booktabs rules)."""
+    styler = (frame.style.format(escape="latex").format_index(escape="latex", axis=0)
+              .format_index(escape="latex", axis=1))
+    return styler.to_latex(caption=_latex_text(caption) if caption else None, hrules=True, multicol_align="c",
+                           position="t", position_float="centering",
+                           column_format="l" + "r" * len(frame.columns))
+
+
+def _latex_text(text: str) -> str:
+    """A caption for LaTeX: the Styler escapes cells, not captions (and its escaper is private)."""
+    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(specials.get(ch, ch) for ch in text)
 
 
 def _csv(frame: pd.DataFrame, caption: str) -> str:

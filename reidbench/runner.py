@@ -37,8 +37,8 @@ from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
 from reidbench.registry import MethodSpec, all_methods, get_method
 from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_settings, top_matches
 from reidbench.tuned import check_shipped, shipped_tuning
-from reidbench.store import (SCHEMA, default_results_dir, ensure_writable, result_id, result_path, save_result,
-                             sidecar)
+from reidbench import store
+from reidbench.store import SCHEMA, default_results_dir, ensure_writable, result_id, result_path, sidecar
 
 GROUPS = ("table1", "handcrafted", "deep", "all")
 
@@ -245,7 +245,7 @@ def _write(results_dir: Path, payload: dict[str, Any], artifacts: dict[str, Path
                 shutil.copyfileobj(src, fh)
             stored[name] = target.name
     payload["artifacts"]["files"] = stored
-    return save_result(results_dir, payload)
+    return store.save_result(results_dir, payload)
 
 
 def _check_features(feats: np.ndarray, expected: int, name: str) -> None:

@@ -17,23 +17,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from reidbench.errors import ReidbenchError
 from reidbench.paper import paper_order
 
 VARIANTS = ("default", "all")
 DEFAULT_SEEDS = (0,)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One setting of one row: means over seeds of per-seed means, and the two spreads."""
-
-    mean: dict[str, float]
-    std_trials: dict[str, float]  # mean over seeds of each seed's std over its trials
-    std_seeds: dict[str, float] | None  # std over the seeds' means; None for a single seed
-    trials: list[list[dict[str, float]]]  # per seed (row order), per trial
 
 
 @dataclass(frozen=True)
@@ -43,6 +31,7 @@ class Row:
     results: tuple[dict[str, Any], ...]
     label: str
     variant: str  # "" for a config without manual overrides, at seed 0 with the most trials here
+    shown: bool = True  # in the default view (see the module docstring)
 
     @property
     def result(self) -> dict[str, Any]:
@@ -56,18 +45,6 @@ class Row:
     @property
     def seeds(self) -> list[int]:
         return [r["seed"] for r in self.results]
-
-    def cell(self, setting: str) -> Cell | None:
-        """The setting aggregated over seeds; None when some seed lacks it."""
-        entries = [r["settings"].get(setting) for r in self.results]
-        if any(e is None for e in entries):
-            return None
-        keys = list(entries[0]["mean"])
-        seed_means = np.array([[e["mean"][k] for k in keys] for e in entries])
-        trial_stds = np.array([[e["std"][k] for k in keys] for e in entries])
-        return Cell(dict(zip(keys, seed_means.mean(0).tolist())), dict(zip(keys, trial_stds.mean(0).tolist())),
-                    dict(zip(keys, seed_means.std(0, ddof=1).tolist())) if len(entries) > 1 else None,
-                    [e["trials"] for e in entries])
 
 
 def variant_of(results: list[dict[str, Any]], default_trials: int | None = None) -> str:
@@ -118,11 +95,11 @@ def select_rows(results: list[dict[str, Any]], protocol: str, methods: list[str]
     trials = max(r["protocol"]["trials"] for r in chosen)
     rows = []
     for name in names:
-        runs = [Row(tuple(g), _label(g[0], variant_of(g, trials)), variant_of(g, trials)) for g in by_method[name]]
-        if variants == "default":
-            plain = [row for row in runs if not row.result["method"].get("changed")]
-            runs = plain or runs
-        rows += sorted(runs, key=lambda row: (row.variant != "", row.label))
+        plain = [not g[0]["method"].get("changed") for g in by_method[name]]
+        runs = [Row(tuple(g), _label(g[0], variant_of(g, trials)), variant_of(g, trials), ok or not any(plain))
+                for g, ok in zip(by_method[name], plain)]
+        rows += sorted((row for row in runs if row.shown or variants == "all"),
+                       key=lambda row: (row.variant != "", row.label))
     return rows
 
 

@@ -20,7 +20,7 @@ from reidbench.atomic import atomic_open
 from reidbench.data.default import DEFAULT_DATASET
 from reidbench.errors import ReidbenchError
 
-SCHEMA = 2
+SCHEMA = 2  # the JSON Schema of this version ships as reidbench/schema/result-2.schema.json
 RUNS_DIR = Path("runs")  # where runs write by default: untracked, relative to the working folder
 
 
@@ -107,6 +107,11 @@ def load_results(results_dir: Path) -> list[dict[str, Any]]:
         payload["_path"] = str(path)
         out.append(payload)
     return out
+
+
+def schema_path() -> Path:
+    """The JSON Schema file results of this version follow (package data, for other tools too)."""
+    return Path(__file__).with_name("schema") / f"result-{SCHEMA}.schema.json"
 
 
 def sidecar(result_path_: Path, name: str) -> Path:

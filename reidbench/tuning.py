@@ -30,14 +30,13 @@ from reidbench.device import check_device_name, resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.parallel import run_items
-from reidbench.protocols.validation import VAL_LABEL, VAL_METRICS, ValProtocol
+from reidbench.protocols.validation import SELECT_BY, VAL_LABEL, VAL_METRICS, ValProtocol
 from reidbench.registry import get_method
 from reidbench.runconfig import RunConfig, write_run_config
 from reidbench.runner import load_dataset, say
 from reidbench.store import ensure_writable, write_json_atomic
 
 RECORD = "tuning.json"
-TUNE_METRICS = ("mAP", "r1")
 TUNES_DIR = Path("tunes")
 
 
@@ -112,8 +111,8 @@ def score_point(task: PointTask) -> dict[str, Any]:
 def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
     """Score every missing point, write the record and the chosen run config; returns (record, config path)."""
     spec = get_method(opts.method)
-    if opts.metric not in TUNE_METRICS:
-        raise ReidbenchError(f"unknown --metric '{opts.metric}' (known: {', '.join(TUNE_METRICS)})")
+    if opts.metric not in SELECT_BY:
+        raise ReidbenchError(f"unknown --metric '{opts.metric}' (known: {', '.join(SELECT_BY)})")
     if not opts.grid:
         raise ReidbenchError("give at least one --grid KEY=V1,V2,...")
     keys = [k for k, _ in opts.grid]
@@ -157,7 +156,7 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
 
 def choose(points: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
     """The best point by the metric (the other one breaks ties, then grid order)."""
-    other = next(m for m in TUNE_METRICS if m != metric)
+    other = next(m for m in SELECT_BY if m != metric)
     done = [p for p in points if p.get("scores")]
     if not done:
         return None

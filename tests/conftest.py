@@ -44,3 +44,35 @@ def full_layout() -> SysuDataset:
     splits = {"train": tuple(sorted(_official("train_id.mat"))), "val": (),
               "test": tuple(sorted(_official("test_id.mat")))}
     return SysuDataset(Path("/nonexistent"), files, splits, name="full-layout")
+
+
+@pytest.fixture(scope="session")
+def result_schema():
+    """A validator of the shipped result schema."""
+    import json
+
+    import jsonschema
+
+    from reidbench.store import schema_path
+
+    schema = json.loads(schema_path().read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(autouse=True)
+def _every_written_result_follows_the_schema(monkeypatch, result_schema):
+    """Each result file a test writes in this process is validated against the shipped schema."""
+    import json
+
+    from reidbench import store
+
+    real = store.save_result
+
+    def checked(results_dir, payload):
+        path = real(results_dir, payload)
+        errors = sorted(result_schema.iter_errors(json.loads(path.read_text())), key=str)
+        assert not errors, f"{path} breaks the result schema: {errors[0].message} at {list(errors[0].path)}"
+        return path
+
+    monkeypatch.setattr(store, "save_result", checked)

@@ -121,16 +121,16 @@ def _one_line_error(capsys, argv, pattern):
     (["tune", "--method", "hog_cca", "--grid", "pca_dim=-1"], "must be a number >= 1"),
     (["tune", "--method", "hog_cca"], "give at least one --grid"),
     (["tune", "--method", "hog_cca", "--grid", "nokey=1"], "unknown config key"),
-    (["tune", "--method", "hog_cca", "--grid", "pca_dim=8", "--metric", "mINP"], "unknown --metric"),
-    (["sweep", "--method", "hog_cca", "--set", "pca_dim=8", "--on", "train"], "unknown --on"),
+    (["tune", "--method", "hog_cca", "--grid", "pca_dim=8", "--metric", "mINP"], "--metric: invalid choice: 'mINP' (choose from 'mAP', 'r1')"),
+    (["sweep", "--method", "hog_cca", "--set", "pca_dim=8", "--on", "train"], "--on: invalid choice: 'train'"),
     (["run", "--methods", "hog_euclidean", "--modes", ""], "--modes and --shots each need at least one value"),
     (["run", "--methods", "hog_euclidean", "--trials"], "expected one argument"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["table", "--results", "/nonexistent/results"], "results directory not found"),
-    (["table", "--format", "docx", "--results", "."], "unknown format 'docx'"),
+    (["table", "--format", "docx", "--results", "."], "--format: invalid choice: 'docx'"),
     (["eval", "--features", "/nonexistent.npz"], "feature file not found"),
     (["eval", "--features", "/nonexistent.npz", "--trials", "11"], "--trials must be between 1 and 10"),
-    (["eval", "--features", "/nonexistent.npz", "--distance", "manhattan"], "unknown distance 'manhattan'"),
+    (["eval", "--features", "/nonexistent.npz", "--distance", "manhattan"], "--distance: invalid choice: 'manhattan'"),
 ])
 def test_user_mistakes_are_one_line(capsys, argv, pattern):
     _one_line_error(capsys, argv, pattern)
@@ -225,3 +225,45 @@ def test_an_interrupted_run_points_to_resume(monkeypatch, capsys):
     assert main(["run", "--methods", "cmgan"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+
+
+def _subcommands(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from ((f"{name} {n}", s) for n, s in _subcommands(sub))
+
+
+def test_every_help_shows_defaults_and_choices():
+    from reidbench.cli import build_parser
+
+    commands = dict(_subcommands(build_parser()))
+    assert {"run", "table", "eval", "tune", "config", "list", "data synth", "features", "plot cmc", "plot losses",
+            "sweep", "show", "report", "bench gpu"} <= set(commands)
+    for name, parser in commands.items():
+        text = parser.format_help()
+        for action in parser._actions:
+            if action.choices and action.option_strings and not hasattr(action.choices, "items"):
+                assert all(str(c) in text for c in action.choices), (name, action.dest)
+            if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
+                assert "default" in (action.help or "") or "(default:" in text, (name, action.dest)
+    table_help = commands["table"].format_help()
+    assert "(default: markdown)" in table_help and "{markdown,latex,csv,html}" in table_help
+
+
+def test_latex_escapes_every_special_character():
+    import pandas as pd
+
+    from reidbench.report import render
+
+    label = "Mine #$%&_{}~^\\ row"
+    frame = pd.DataFrame([["12.50 ± 0.30"]], index=pd.Index([label], name="Method"),
+                         columns=pd.MultiIndex.from_tuples([("All-search Single-shot", "r1")]))
+    text = render(frame, "latex", caption="on synthetic_small: 100% & more")
+    row = next(line for line in text.splitlines() if line.startswith("Mine"))
+    assert row.startswith(r"Mine \#\$\%\&\_\{\}\textasciitilde \textasciicircum \textbackslash \space row")
+    assert r"\caption{on synthetic\_small: 100\% \& more}" in text
+    assert r"\toprule" in text and "All-search Single-shot" in text

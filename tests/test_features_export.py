@@ -16,7 +16,7 @@ def test_lomo_export_resizes_only_when_needed(tmp_path, capsys):
     Image.fromarray(exact).save(tmp_path / "imgs" / "a.png")
     Image.fromarray(other).save(tmp_path / "imgs" / "sub" / "b.png")
     out = tmp_path / "lomo.npz"
-    assert main(["features", "--method", "lomo", "--images", str(tmp_path / "imgs"), "--out", str(out)]) == 0
+    assert main(["features", "--descriptor", "lomo", "--images", str(tmp_path / "imgs"), "--out", str(out)]) == 0
     npz = np.load(out)
     assert list(npz["paths"]) == ["a.png", "sub/b.png"]
     assert npz["features"].shape == (2, LOMO_DIM) and npz["features"].dtype == np.float64
@@ -26,8 +26,8 @@ def test_lomo_export_resizes_only_when_needed(tmp_path, capsys):
 
 
 def test_export_errors(tmp_path, capsys):
-    assert main(["features", "--method", "lomo", "--images", str(tmp_path / "none"), "--out", "x.npz"]) == 2
+    assert main(["features", "--descriptor", "lomo", "--images", str(tmp_path / "none"), "--out", "x.npz"]) == 2
     assert "image folder not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert main(["features", "--method", "sift", "--images", str(tmp_path / "empty"), "--out", "x.npz"]) == 2
-    assert "unknown descriptor 'sift'" in capsys.readouterr().err
+    assert main(["features", "--descriptor", "sift", "--images", str(tmp_path / "empty"), "--out", "x.npz"]) == 2
+    assert "--descriptor: invalid choice: 'sift'" in capsys.readouterr().err

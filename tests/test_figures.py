@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,10 +13,9 @@ import pytest
 from PIL import Image
 
 from reidbench import registry
-from reidbench.cli import _Parser
+from reidbench.cli import main
 from reidbench.errors import ReidbenchError
 from reidbench.figures import cmc, losses, retrieval
-from reidbench.figures.cli import add_commands
 from reidbench.figures.html_report import build_report
 from reidbench.methods.base import Method
 from reidbench.protocols import Setting, get_protocol
@@ -38,16 +36,7 @@ class _Oracle(Method):
         return onehot + self.config["noise"] * rng.standard_normal(onehot.shape)
 
 
-def cli(argv: list[str]) -> int:
-    """The main parser's error handling around this package's subcommands."""
-    parser = _Parser(prog="reidbench")
-    handlers = add_commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
-    try:
-        args = parser.parse_args(argv)
-        return handlers[args.command](args)
-    except ReidbenchError as exc:
-        print(f"reidbench: error: {exc}", file=sys.stderr)
-        return 2
+cli = main
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +105,7 @@ def test_plot_cmc_errors(results_dir, capsys):
     assert cli(["plot", "cmc", "--results", str(results_dir), "--methods", "lomo_cca"]) == 2
     assert "no result for method(s) lomo_cca" in capsys.readouterr().err
     assert cli(["plot", "cmc", "--results", str(results_dir), "--setting", "outdoor"]) == 2
-    assert "unknown setting 'outdoor'" in capsys.readouterr().err
+    assert "--setting: invalid choice: 'outdoor'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------- losses

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from reidbench import registry
-from reidbench.cli import _Parser
+from reidbench.cli import main
 from reidbench.errors import ReidbenchError
 from reidbench.figures import sweep
-from reidbench.figures.cli import add_commands
 from reidbench.methods.base import Method
 from reidbench.store import load_results
 
@@ -114,31 +113,27 @@ def test_sweep_checks_the_key_and_values_before_any_work(probe_method, tiny_root
     assert not (tmp_path / "s").exists()
 
 
-def test_parallel_points_in_separate_processes(tiny_root, tmp_path):
+def test_parallel_points_in_separate_processes(tiny_root, tmp_path, result_schema):
     """Two points at once in spawned processes, through the command line (hog_euclidean is built in)."""
-    parser = _Parser(prog="reidbench")
-    handlers = add_commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
     out = tmp_path / "sweep"
-    args = parser.parse_args(["sweep", "--method", "hog_euclidean", "--set", "resize=bicubic,bilinear",
-                              "--data", str(tiny_root), "--trials", "1", "--jobs", "2", "--out", str(out),
-                              "--cache", str(tmp_path / "cache"), "--setting", "all-single", "--no-progress"])
-    assert handlers[args.command](args) == 0
+    assert main(["sweep", "--method", "hog_euclidean", "--set", "resize=bicubic,bilinear",
+                 "--data", str(tiny_root), "--trials", "1", "--jobs", "2", "--out", str(out),
+                 "--cache", str(tmp_path / "cache"), "--setting", "all-single", "--no-progress"]) == 0
     manifest = json.loads((out / sweep.MANIFEST).read_text())
     assert [p["status"] for p in manifest["points"]] == ["ran", "ran"]
     for value in ("bicubic", "bilinear"):
         (result,) = load_results(out / f"resize={value}")
         assert result["method"]["config"]["resize"] == value
+        result.pop("_path")
+        assert not list(result_schema.iter_errors(result))  # written by a worker process: checked here
     assert (out / "sweep_resize.png").is_file() and (out / "sweep_resize.pdf").is_file()
 
 
 def test_sweep_on_val_scores_the_validation_identities(tiny_root, tmp_path, capsys):
-    parser = _Parser(prog="reidbench")
-    handlers = add_commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
     out = tmp_path / "valsweep"
-    args = parser.parse_args(["sweep", "--method", "hog_euclidean", "--set", "resize=bicubic,bilinear", "--on", "val",
-                              "--data", str(tiny_root), "--out", str(out), "--cache", str(tmp_path / "cache"),
-                              "--no-progress"])
-    assert handlers[args.command](args) == 0
+    assert main(["sweep", "--method", "hog_euclidean", "--set", "resize=bicubic,bilinear", "--on", "val",
+                 "--data", str(tiny_root), "--out", str(out), "--cache", str(tmp_path / "cache"),
+                 "--no-progress"]) == 0
     record = json.loads((out / "tuning.json").read_text())
     assert [p["overrides"]["resize"] for p in record["points"]] == ["bicubic", "bilinear"]
     assert all(0 < p["scores"]["mAP"] <= 100 for p in record["points"])

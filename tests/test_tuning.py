@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reidbench.cli import main
+from reidbench.frame import table, tidy
 from reidbench.runconfig import load_run_config
 from reidbench.selection import select_rows
 from reidbench.store import load_results
@@ -109,10 +110,13 @@ def test_a_deep_method_with_two_seeds_is_one_row_with_both_spreads(tiny_root, tm
     assert sorted(r["seed"] for r in results) == [0, 1] and len({r["id"] for r in results}) == 2
     (row,) = select_rows(results, "sysu", variants="all")
     assert row.seeds == [0, 1] and row.label.endswith("2 seeds]")
-    cell = row.cell("all-single")
+    numbers = table(tidy([row]), std=True, variants="all")
     per_seed = [r["settings"]["all-single"]["mean"]["mAP"] for r in results]
-    assert cell.mean["mAP"] == pytest.approx(sum(per_seed) / 2)
-    assert cell.std_seeds is not None and cell.std_trials["mAP"] > 0
+    trial_sd = [r["settings"]["all-single"]["std"]["mAP"] for r in results]
+    assert numbers.at[row.label, ("all-single", "mAP", "mean")] == pytest.approx(sum(per_seed) / 2)
+    assert numbers.at[row.label, ("all-single", "mAP", "std_seeds")] == pytest.approx(abs(per_seed[0] - per_seed[1])
+                                                                                      / 2 ** 0.5)
+    assert numbers.at[row.label, ("all-single", "mAP", "std_trials")] == pytest.approx(sum(trial_sd) / 2)
     capsys.readouterr()
     assert main(["table", "--results", str(folder), "--variants", "all", "--std"]) == 0
     out = capsys.readouterr().out

@@ -33,14 +33,14 @@ def list_images(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def export_features(method: str, images: Path, out: Path, resize: str = "bicubic",
+def export_features(descriptor: str, images: Path, out: Path, resize: str = "bicubic",
                     progress: bool = True) -> Path:
     """Describe every image under ``images`` and write ``out`` atomically."""
-    if method not in DESCRIPTORS:
-        raise ReidbenchError(f"unknown descriptor '{method}' (known: {', '.join(DESCRIPTORS)})")
+    if descriptor not in DESCRIPTORS:
+        raise ReidbenchError(f"unknown descriptor '{descriptor}' (known: {', '.join(DESCRIPTORS)})")
     paths = list_images(Path(images))
     listing = ImageSet(Path(images), tuple(paths), np.zeros(len(paths), np.int64), np.zeros(len(paths), np.int64))
-    feats = DESCRIPTORS[method].compute(listing, resize, progress, dtype=np.float64)
+    feats = DESCRIPTORS[descriptor].compute(listing, resize, progress, dtype=np.float64)
     out = Path(out)
     ensure_writable(out.parent if str(out.parent) else Path("."))
     with atomic_open(out) as fh:

@@ -5,6 +5,8 @@ import os
 import sys
 from pathlib import Path
 
+import platformdirs
+
 from reidbench.data.sysu import SysuDataset, load_sysu
 from reidbench.errors import ReidbenchError
 
@@ -14,11 +16,11 @@ SYNTH_SEED = 0
 
 
 def cache_home() -> Path:
-    """``$REIDBENCH_HOME`` or ``$XDG_CACHE_HOME/reidbench`` (``~/.cache/reidbench``)."""
+    """``$REIDBENCH_HOME``, else the platform's user cache folder (``~/.cache/reidbench`` on Linux,
+    ``~/Library/Caches/reidbench`` on macOS, ``%LOCALAPPDATA%\\reidbench\\Cache`` on Windows)."""
     if os.environ.get("REIDBENCH_HOME"):
         return Path(os.environ["REIDBENCH_HOME"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "reidbench"
+    return platformdirs.user_cache_path("reidbench", appauthor=False)
 
 
 def is_named(data: SysuDataset) -> bool:

@@ -54,34 +54,39 @@ def cmc_curve(row: Row, setting: str, max_rank: int) -> CmcCurve:
     return CmcCurve(row.label, np.arange(1, max_rank + 1), mean, low, high, len(entries[0]["trials"]))
 
 
-def plot_cmc(curves: list[CmcCurve], setting: str, context: str) -> Figure:
-    """One line per method with its band; the legend gives rank-1 and what the band is.
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
-    ``context`` (protocol, dataset, gallery source) goes under the title.
+
+def plot_cmc(curves: list[CmcCurve], setting: str, context: str, note: str = "") -> Figure:
+    """One line per method with its band; the legend, outside the axes, gives rank-1 and what the band is.
+
+    Colour, line style and marker all vary, so many methods stay apart in print and in
+    grey; ``context`` (protocol, dataset, gallery source) and ``note`` go under the title.
     """
-    fig = new_figure(6.4, 4.6)
+    fig = new_figure(9.0, 4.8)
     ax = fig.add_subplot()
     for i, c in enumerate(curves):
         colour = f"C{i % 10}"
-        ax.plot(c.ranks, c.mean, color=colour, marker="o", markersize=3, lw=1.6,
-                label=f"{c.label} (r1 {c.mean[0]:.2f}%)")
+        ax.plot(c.ranks, c.mean, color=colour, ls=LINE_STYLES[i % len(LINE_STYLES)],
+                marker=MARKERS[i % len(MARKERS)], markersize=3.5, lw=1.5, label=f"{c.label} (r1 {c.mean[0]:.2f}%)")
         if c.low is not None:
-            ax.fill_between(c.ranks, c.low, c.high, color=colour, alpha=0.18, lw=0)
+            ax.fill_between(c.ranks, c.low, c.high, color=colour, alpha=0.12, lw=0)
     trials = sorted({c.trials for c in curves})
     banded = [c for c in curves if c.low is not None]
     handles, labels = ax.get_legend_handles_labels()
     if banded:
         handles.append(Patch(color="0.6", alpha=0.4))
         labels.append(f"shaded: min–max over {'/'.join(map(str, trials))} trials")
-    ax.legend(handles, labels, loc="lower right", fontsize=8)
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.set_xlim(1, len(curves[0].ranks))
     ax.set_ylim(0, 100)
     ax.set_xticks(_rank_ticks(len(curves[0].ranks)))
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"CMC, {SETTING_LABELS[setting]} (mean of {'/'.join(map(str, trials))} trials)\n"
-                 + textwrap.fill(context, 110), fontsize=8)
+    ax.set_title(f"CMC, {SETTING_LABELS[setting]} (mean of {'/'.join(map(str, trials))} trials)"
+                 + (f"; {note}" if note else "") + "\n" + textwrap.fill(context, 120), fontsize=8)
     return fig
 
 

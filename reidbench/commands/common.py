@@ -1,0 +1,60 @@
+"""What every subcommand shares: one-line errors, help that shows defaults, list parsing."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reidbench.errors import ReidbenchError
+
+
+class Help(argparse.HelpFormatter):
+    """Shows each option's default (when it has a meaningful one) after its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``reidbench: error: COMMAND: ...``) and exit 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("reidbench").strip()
+        raise ReidbenchError(f"{command}: {message}" if command else message)
+
+
+def csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{value}'") from None
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                        help="no progress bars (messages and results still print)")
+
+
+def add_dataset(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
+    where.add_argument("--dataset", help="a named dataset: synthetic-small (the default), synthetic-tiny, "
+                                         "synthetic-full")
+
+
+def report_written(paths: list[Path]) -> int:
+    for p in paths:
+        print(f"reidbench: wrote {p}")
+    return 0

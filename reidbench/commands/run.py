@@ -1,0 +1,94 @@
+"""``reidbench run``: fit, embed and evaluate methods under a protocol (from flags or a run config)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable
+
+from reidbench.commands.common import add_dataset, add_progress, csv, ints
+from reidbench.errors import ReidbenchError
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
+    run.add_argument("--config", type=Path, help="a run config (TOML); options given here win over it")
+    run.add_argument("--methods", type=csv, help="comma-separated method names (see `list`), or a group: "
+                                                 "table1, handcrafted, deep, all (required without --config)")
+    add_dataset(run)
+    run.add_argument("--protocol", help="sysu (official; the default) or sysu-agw")
+    run.add_argument("--modes", type=csv, help="comma-separated: all, indoor (default: both)")
+    run.add_argument("--shots", type=csv, help="comma-separated: single, multi (default: both)")
+    run.add_argument("--trials", type=int, help="gallery trials, 1-10 (default: 10)")
+    run.add_argument("--seeds", "--seed", dest="seeds", type=ints,
+                     help="training seed(s), e.g. 0 or 0,1,2: one result per seed, one table row (default: 0)")
+    run.add_argument("--defaults", action="store_true",
+                     help="registry defaults, not the configs tuned on the embedded default's val identities")
+    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+    run.add_argument("--results", type=Path, help="results folder (default: runs/<dataset name>)")
+    run.add_argument("--cache", type=Path, help="cache folder (default: the user cache folder, or $REIDBENCH_HOME)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                     help="override a config value (repeatable)")
+    run.add_argument("--resume", action="store_true", help="continue interrupted training from its checkpoint")
+    add_progress(run)
+    run.set_defaults(func=cmd_run, interrupt_hint="; run the same command with --resume to continue training "
+                                                  "from its last checkpoint")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reidbench.registry import get_method
+    from reidbench.report import build_table, caption_for, render
+    from reidbench.runconfig import RunConfig, load_run_config
+    from reidbench.runner import RunOptions, expand_methods, run
+    from reidbench.selection import select_rows
+    from reidbench.store import load_results
+
+    cfg = load_run_config(args.config) if args.config else RunConfig()
+    pick = lambda flag, key, default: flag if flag is not None else getattr(cfg, key) or default  # noqa: E731
+    if args.methods is None and not cfg.methods:
+        raise ReidbenchError("run: the following arguments are required: --methods (or --config FILE)")
+    methods = expand_methods(list(pick(args.methods, "methods", [])))
+    data, dataset = (args.data, args.dataset) if args.data or args.dataset else (cfg.data, cfg.dataset)
+    tuned = {m: {"overrides": cfg.overrides.get(m, {}), "tuning": info} for m, info in cfg.tuned.items()}
+    manual = {m: v for m, v in cfg.overrides.items() if m not in tuned}
+    cli = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
+    overrides = {m: {**manual.get(m, {}), **cli.get(m, {})} for m in methods}
+    protocol = pick(args.protocol, "protocol", "sysu")
+    opts = RunOptions(methods=methods, data=data, dataset=dataset, protocol=protocol,
+                      modes=tuple(pick(args.modes, "modes", ["all", "indoor"])),
+                      shots=tuple(pick(args.shots, "shots", ["single", "multi"])),
+                      trials=pick(args.trials, "trials", 10), seeds=tuple(pick(args.seeds, "seeds", [0])),
+                      device=pick(args.device, "device", "auto"), results=args.results, cache=args.cache,
+                      overrides=overrides, tuned=tuned, defaults=args.defaults,
+                      progress=not args.no_progress, resume=args.resume)
+    written = run(opts)
+    if written:
+        results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
+        rows = select_rows(results, protocol, variants="all")
+        print()
+        print(render(build_table(rows), "markdown", caption_for(rows)))
+        print()
+        for path in written:
+            print(f"reidbench: wrote {path}")
+    return 0
+
+
+def parse_overrides(items: list[str], methods: list[str],
+                    defaults_of: Callable[[str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``[METHOD:]KEY=VALUE`` -> {method: {key: value}}; a bare key goes to every method that has it."""
+    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for item in items:
+        target, _, assignment = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ReidbenchError(f"--set expects [METHOD:]KEY=VALUE, got '{item}'")
+        if target:
+            if target not in out:
+                raise ReidbenchError(f"--set names method '{target}', which is not in --methods")
+            out[target][key] = value
+            continue
+        owners = [m for m in methods if key in defaults_of(m)]
+        if not owners:
+            raise ReidbenchError(f"--set {key}: no selected method has a config key '{key}'")
+        for m in owners:
+            out[m][key] = value
+    return out

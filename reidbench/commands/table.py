@@ -1,0 +1,50 @@
+"""``reidbench table``: the Table-1 view of a results folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reidbench.errors import ReidbenchError
+from reidbench.report import FORMATS
+from reidbench.selection import VARIANTS
+from reidbench.store import DEFAULT_RESULTS
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    table = sub.add_parser("table", help="print a Table-1-style report of a results folder")
+    table.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                       help="results folder (the published ones: results/synthetic-small)")
+    table.add_argument("--variants", default="default", choices=VARIANTS,
+                       help="default: each method's default or tuned config (other seeds and trial counts "
+                            "labelled); all: every config, labelled with what it changes")
+    table.add_argument("--format", default="markdown", choices=FORMATS, help="output format")
+    table.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
+    table.add_argument("--std", action="store_true", help="show mean ± std over trials (over seeds / trials)")
+    table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows")
+    table.add_argument("--minp", action="store_true", help="add mINP columns")
+    table.add_argument("--baseline", metavar="METHOD",
+                       help="add each method's difference to METHOD with a 95%% CI over the paired trials")
+    table.set_defaults(func=cmd_table)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from reidbench.report import build_table, caption_for, render
+    from reidbench.selection import select_rows
+    from reidbench.store import load_results
+
+    results = load_results(args.results)
+    if not results:
+        raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first "
+                             "(the published reference results are in results/synthetic-small)")
+    rows = select_rows(results, args.protocol, variants=args.variants)
+    caption = caption_for(rows, args.with_paper, args.std)
+    diffs = None
+    if args.baseline:
+        from reidbench.stats import baseline_columns
+
+        diffs = baseline_columns(rows, args.baseline)
+        caption += (f"; Δ = difference to {args.baseline}, 95% t-interval over the paired trials, "
+                    "(n.s.) where the trials do not support it")
+    frame = build_table(rows, with_paper=args.with_paper, std=args.std, minp=args.minp, extra=diffs)
+    print(render(frame, args.format, caption))
+    return 0
