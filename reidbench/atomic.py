@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file.
+"""Atomic file writes: a reader (or a crash) never sees half a file; output folders checked up front.
 
 Every file reidbench writes -- results, figures, caches, embeddings, checkpoints --
 goes to a unique temporary file in the target folder, is flushed to disk and then
@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from reidbench.errors import ReidbenchError
 
 
 @contextlib.contextmanager
@@ -33,3 +35,15 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def ensure_writable(results_dir: Path) -> Path:
+    """Create the results folder and check it takes files, before hours of work."""
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise ReidbenchError(f"results directory is not writable: {results_dir} ({exc.strerror})") from None
+    return results_dir

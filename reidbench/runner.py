@@ -15,14 +15,14 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reidbench import provenance
-from reidbench.atomic import atomic_open
+from reidbench.atomic import atomic_open, ensure_writable
 from reidbench.config import changed_keys
 from reidbench.device import check_device_name, device_info, resolve_device
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
@@ -31,6 +31,7 @@ from reidbench.data.record import dataset_record
 from reidbench.data.sysu import SysuDataset, load_sysu
 from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
+from reidbench.launch import Launcher, launch
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
@@ -38,7 +39,7 @@ from reidbench.registry import MethodSpec, all_methods, get_method
 from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_settings, top_matches
 from reidbench.tuned import check_shipped, shipped_tuning
 from reidbench import store
-from reidbench.store import SCHEMA, default_results_dir, ensure_writable, result_id, result_path, sidecar
+from reidbench.store import SCHEMA, default_results_dir, result_id, result_path, sidecar
 
 GROUPS = ("table1", "handcrafted", "deep", "all")
 
@@ -61,6 +62,7 @@ class RunOptions:
     defaults: bool = False  # ignore the shipped tuned configs of the embedded default
     progress: bool = True
     resume: bool = False
+    launcher: Launcher = field(default_factory=Launcher)  # local, or one Slurm job per method and seed
 
 
 @dataclass(frozen=True)
@@ -147,18 +149,41 @@ def run(opts: RunOptions) -> list[Path]:
     data = load_dataset(opts.data, opts.dataset, opts.progress)
     check_shipped(shipped, data)
     results_dir = ensure_writable(opts.results or default_results_dir(data.name))
-    device = resolve_device(opts.device)
     cache = Path(opts.cache or cache_home() / "cache")
     if check_images(data, cache, progress=opts.progress):
         say(f"checked every image of {data.name} ({data.num_images} files): all decode")
+    jobs = [(m, seed) for m in methods for seed in seeds]
+    if opts.launcher.kind != "local" or (opts.launcher.jobs > 1 and len(jobs) > 1):
+        return _submit(opts, jobs, results_dir)
+    device = resolve_device(opts.device)
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
     written = []
-    jobs = [(m, seed) for m in methods for seed in seeds]
     for i, (m, seed) in enumerate(jobs, 1):
         say(f"[{i}/{len(jobs)}] {m.spec.name}" + (f", seed {seed}" if len(seeds) > 1 or seed else ""))
         payload, artifacts = run_method(m, seed, data, protocol, galleries, opts, device, cache)
         if payload is not None:
             written.append(_write(results_dir, payload, artifacts))
+    return written
+
+
+def _submit(opts: RunOptions, jobs: list[tuple[MethodRun, int]], results_dir: Path) -> list[Path]:
+    """One job per method and seed (Slurm jobs, or local processes), each a plain run into ``results_dir``.
+
+    The jobs resolve their own device (a submitting node often has no GPU).
+    """
+    items = [replace(opts, methods=[m.spec.name], seeds=(seed,), results=results_dir, progress=False,
+                     launcher=Launcher()) for m, seed in jobs]
+    written, failures = [], []
+    for i, paths, error in launch(run, items, opts.launcher):
+        label = f"{items[i].methods[0]}, seed {items[i].seeds[0]}"
+        if error is None:
+            say(f"job {label}: done")
+            written += paths
+        else:
+            failures.append(f"{label}: {error}")
+    if failures:
+        raise ReidbenchError(f"{len(failures)} job(s) failed (finished results are kept; rerun to retry): "
+                             + "; ".join(failures))
     return written
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +40,6 @@ def default_results_dir(dataset_name: str) -> Path:
 
 
 DEFAULT_RESULTS = default_results_dir(DEFAULT_DATASET)  # where `reidbench run` writes by default
-
-
-def ensure_writable(results_dir: Path) -> Path:
-    """Create the results folder and check it takes files, before hours of work."""
-    results_dir = Path(results_dir)
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".probe-"):
-            pass
-    except OSError as exc:
-        raise ReidbenchError(f"results directory is not writable: {results_dir} ({exc.strerror})") from None
-    return results_dir
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:

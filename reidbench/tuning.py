@@ -16,25 +16,26 @@ import hashlib
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reidbench import provenance
+from reidbench.atomic import ensure_writable
 from reidbench.data.default import cache_home
 from reidbench.data.record import dataset_record
 from reidbench.data.validate import check_images
 from reidbench.device import check_device_name, resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
-from reidbench.parallel import run_items
+from reidbench.launch import Launcher, launch
 from reidbench.protocols.validation import SELECT_BY, VAL_LABEL, VAL_METRICS, ValProtocol
 from reidbench.registry import get_method
 from reidbench.runconfig import RunConfig, write_run_config
 from reidbench.runner import load_dataset, say
-from reidbench.store import ensure_writable, write_json_atomic
+from reidbench.store import write_json_atomic
 
 RECORD = "tuning.json"
 TUNES_DIR = Path("tunes")
@@ -51,7 +52,7 @@ class TuneOptions:
     dataset: str | None = None
     out: Path | None = None
     val_trials: int = 10
-    jobs: int = 1
+    launcher: Launcher = field(default_factory=Launcher)  # local processes (jobs) or Slurm jobs
     devices: tuple[str, ...] = ()
     cache: Path | None = None
     progress: bool = True
@@ -70,6 +71,7 @@ class PointTask:
     cache: Path
     val_trials: int
     progress: bool
+    resume: bool = False  # a requeued Slurm job continues a deep point's training
 
 
 def grid_points(grid: tuple[tuple[str, tuple[str, ...]], ...], budget: int | None, seed: int) -> list[dict[str, str]]:
@@ -94,7 +96,7 @@ def score_point(task: PointTask) -> dict[str, Any]:
                                     default=str).encode()).hexdigest()[:12]
     ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
                      work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
-                     dataset_fingerprint=data.fingerprint, progress=task.progress)
+                     dataset_fingerprint=data.fingerprint, progress=task.progress, resume=task.resume)
     seed_everything(task.seed)
     start = time.perf_counter()
     method.fit(data.train, data.val, ctx)
@@ -130,10 +132,11 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
     devices = opts.devices or ("auto",)
     todo = [i for i, p in enumerate(record["points"]) if p.get("scores") is None]
     tasks = [PointTask(opts.method, record["points"][i]["overrides"], opts.data, opts.dataset, opts.seed,
-                       devices[n % len(devices)], cache, opts.val_trials, opts.progress and opts.jobs == 1)
+                       devices[n % len(devices)], cache, opts.val_trials,
+                       opts.progress and opts.launcher.jobs == 1 and opts.launcher.kind == "local")
              for n, i in enumerate(todo)]
     failures = []
-    for n, (k, outcome, error) in enumerate(run_items(score_point, tasks, opts.jobs), 1):
+    for n, (k, outcome, error) in enumerate(launch(score_point, tasks, opts.launcher), 1):
         point = record["points"][todo[k]]
         if error is not None:
             failures.append(f"{_show(point['overrides'])}: {error}")

@@ -11,8 +11,10 @@ import pytest
 from reidbench import registry
 from reidbench.cli import main
 from reidbench.errors import ReidbenchError
-from reidbench.figures import sweep
+from reidbench import sweep
+from reidbench.figures import sweep as sweep_figure
 from reidbench.methods.base import Method
+from reidbench.protocols.validation import TEST_SENSITIVITY
 from reidbench.store import load_results
 
 PROBE = "sweep_probe"
@@ -63,10 +65,10 @@ def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tm
     for value in ("1.5", "0.1", "0.6"):
         (result,) = load_results(out / f"noise={value}")
         assert result["method"]["config"]["noise"] == float(value) and result["protocol"]["trials"] == 3
-    points, title = sweep.load_points(out, manifest)
+    points, title = sweep_figure.load_points(out, manifest)
     assert "test-set sensitivity (as in the paper's Fig. 3), not a selection" in title
-    assert manifest["scored_on"] == sweep.TEST_SENSITIVITY
-    fig = sweep.plot_sweep(points, "noise", sweep.settings_of(points, None), title)
+    assert manifest["scored_on"] == TEST_SENSITIVITY
+    fig = sweep_figure.plot_sweep(points, "noise", sweep_figure.settings_of(points, None), title)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
     assert "TEST" in fig.get_suptitle().upper() and "SYNTHETIC" in fig.get_suptitle()
     r1_bars, map_bars = fig.axes[0].containers  # all-single: rank-1 then mAP, sorted by value
@@ -79,7 +81,7 @@ def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tm
     np.testing.assert_allclose(caps, [by_value[v]["mean"]["mAP"] - by_value[v]["std"]["mAP"] for v in order])
     by_value = {v: s["mean"] for v, s in by_value.items()}
     assert by_value["0.1"]["mAP"] > by_value["1.5"]["mAP"]  # less noise, better ranking
-    one = sweep.plot_sweep(points, "noise", sweep.settings_of(points, "indoor-multi"), title)
+    one = sweep_figure.plot_sweep(points, "noise", sweep_figure.settings_of(points, "indoor-multi"), title)
     assert [ax.get_title() for ax in one.axes if ax.get_visible()] == ["Indoor-search Multi-shot"]
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reidbench.atomic import atomic_open
+from reidbench.atomic import atomic_open, ensure_writable
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.handcrafted.methods import DESCRIPTORS
-from reidbench.store import ensure_writable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reidbench.errors import ReidbenchError
+
+if TYPE_CHECKING:
+    from reidbench.launch import Launcher
 
 
 class Help(argparse.HelpFormatter):
@@ -52,6 +56,32 @@ def add_dataset(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--data", type=Path, help="root of a SYSU-MM01-layout dataset")
     where.add_argument("--dataset", help="a named dataset: synthetic-small (the default), synthetic-tiny, "
                                          "synthetic-full")
+
+
+def add_launcher(parser: argparse.ArgumentParser, what: str) -> None:
+    """Where the work items (methods and seeds, or points) run: here, or one Slurm job each."""
+    parser.add_argument("--launcher", default="local", choices=("local", "slurm"),
+                        help=f"local: here; slurm: one job per {what} through submitit, in one array")
+    parser.add_argument("--jobs", type=int, help=f"local: {what}s at once, each in its own process "
+                                                 "(default: one per device, else 1)")
+    slurm = parser.add_argument_group("Slurm (with --launcher slurm)")
+    slurm.add_argument("--slurm-partition", help="partition (default: the cluster's)")
+    slurm.add_argument("--slurm-time", type=int, default=240, help="minutes per job")
+    slurm.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job")
+    slurm.add_argument("--slurm-cpus", type=int, default=4, help="CPUs per job")
+    slurm.add_argument("--slurm-parallel", type=int, default=8, help="jobs of the array running at once")
+    slurm.add_argument("--slurm-folder", type=Path, default=Path("runs") / "slurm", help="submitit's logs")
+
+
+def launcher_from(args: argparse.Namespace) -> "Launcher":
+    from reidbench.launch import Launcher
+
+    jobs = args.jobs or max(1, len(getattr(args, "devices", []) or []))
+    if jobs < 1:
+        raise ReidbenchError(f"--jobs must be at least 1, got {jobs}")
+    return Launcher(kind=args.launcher, jobs=jobs, partition=args.slurm_partition, time_min=args.slurm_time,
+                    gpus=args.slurm_gpus, cpus=args.slurm_cpus, parallel=args.slurm_parallel,
+                    folder=args.slurm_folder)
 
 
 def report_written(paths: list[Path]) -> int:

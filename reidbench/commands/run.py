@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from reidbench.commands.common import add_dataset, add_progress, csv, ints
+from reidbench.commands.common import add_dataset, add_launcher, add_progress, csv, ints, launcher_from
 from reidbench.errors import ReidbenchError
 
 
@@ -29,6 +29,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                      help="override a config value (repeatable)")
     run.add_argument("--resume", action="store_true", help="continue interrupted training from its checkpoint")
+    add_launcher(run, "method and seed")
     add_progress(run)
     run.set_defaults(func=cmd_run, interrupt_hint="; run the same command with --resume to continue training "
                                                   "from its last checkpoint")
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       trials=pick(args.trials, "trials", 10), seeds=tuple(pick(args.seeds, "seeds", [0])),
                       device=pick(args.device, "device", "auto"), results=args.results, cache=args.cache,
                       overrides=overrides, tuned=tuned, defaults=args.defaults,
-                      progress=not args.no_progress, resume=args.resume)
+                      progress=not args.no_progress, resume=args.resume, launcher=launcher_from(args))
     written = run(opts)
     if written:
         results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reidbench.commands.common import add_dataset, add_progress, csv, report_written
+from reidbench.commands.common import add_dataset, add_launcher, add_progress, csv, launcher_from, report_written
 from reidbench.protocols.settings import ALL_SETTINGS
 
 
@@ -25,37 +25,37 @@ def add(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--protocol", default="sysu", help="sysu or sysu-agw (test sweeps)")
     sw.add_argument("--trials", type=int, default=10, help="gallery trials (test sweeps)")
     sw.add_argument("--seed", type=int, default=0, help="training seed")
-    sw.add_argument("--jobs", type=int, help="points run at once, each in its own process "
-                                             "(default: one per device, else 1)")
     sw.add_argument("--devices", type=csv, default=[], help="e.g. cuda:0,cuda:1, given to points round-robin")
     sw.add_argument("--cache", type=Path, help="cache folder (default: the user cache folder)")
     sw.add_argument("--setting", choices=[s.key for s in ALL_SETTINGS],
                     help="plot one setting (default: one panel per setting)")
     sw.add_argument("--out", type=Path, help="sweep folder (default: sweeps/METHOD-KEY[-val])")
+    add_launcher(sw, "point")
     add_progress(sw)
     sw.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from reidbench.figures.canvas import save_figure
-    from reidbench.figures.sweep import (SweepOptions, load_points, parse_assignment, plot_sweep, run_sweep,
-                                         settings_of, val_points)
+    from reidbench.figures.sweep import load_points, plot_sweep, settings_of, val_points
+    from reidbench.sweep import SweepOptions, parse_assignment, run_sweep
 
     key, values = parse_assignment(args.assignment)
     out = args.out or Path("sweeps") / f"{args.method}-{key}{'-val' if args.on == 'val' else ''}"
-    jobs = args.jobs or max(1, len(args.devices))
+    launcher = launcher_from(args)
     if args.on == "val":
         from reidbench.tuning import RECORD, TuneOptions, run_tune
 
         record, _ = run_tune(TuneOptions(method=args.method, grid=((key, values),), seed=args.seed, data=args.data,
-                                         dataset=args.dataset, out=out, jobs=jobs, devices=tuple(args.devices),
+                                         dataset=args.dataset, out=out, launcher=launcher, devices=tuple(args.devices),
                                          cache=args.cache, progress=not args.no_progress))
         points, title = val_points(record, key)
         written = [out / RECORD]
     else:
         opts = SweepOptions(method=args.method, key=key, values=values, out=out, data=args.data,
                             dataset=args.dataset, protocol=args.protocol, trials=args.trials, seed=args.seed,
-                            jobs=jobs, devices=tuple(args.devices), cache=args.cache, progress=not args.no_progress)
+                            launcher=launcher, devices=tuple(args.devices), cache=args.cache,
+                            progress=not args.no_progress)
         points, title = load_points(out, run_sweep(opts))
         written = [out / "sweep.json"]
         print("reidbench: note: scored on the TEST galleries: a sensitivity figure as in the paper's Fig. 3, "

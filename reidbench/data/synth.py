@@ -76,14 +76,13 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
+from reidbench.data.imageset import IR_CAMS, RGB_CAMS
 from reidbench.data.portable import exp_neg, gaussian_blur, positive_half_wave
 from reidbench.data.presets import PRESETS, Preset
 from reidbench.errors import ReidbenchError
 
 GENERATOR_VERSION = 3
 JPEG_QUALITY = 90
-RGB_CAMS = (1, 2, 4, 5)
-IR_CAMS = (3, 6)
 EXPECTED_FULL_VAL = tuple(i for i in range(334, 434) if i != 347)
 IR_COUPLING = 0.6  # share of a garment's IR reflectance that follows its visible luminance
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as rgb2gray

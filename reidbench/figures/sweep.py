@@ -1,173 +1,25 @@
-"""Hyper-parameter sweeps: one independent run per value of one config key (Fig. 3).
+"""The sweep figure (the paper's Fig. 3): rank-1 and mAP against the swept value, one panel per setting.
 
-On the test galleries (the default, as the paper's Fig. 3) a sweep is a
-sensitivity figure, never a way to choose: everything it writes says so. Each
-point is a plain :func:`reidbench.runner.run` with the override
-``{method: {key: value}}`` into its own folder ``<out>/<key>=<value>/``, so points
-can run in separate processes (``jobs``) and on separate devices (round-robin),
-and a sweep that stops part-way continues where it stopped: a point whose result
-file exists is not run again. The manifest ``sweep.json`` (rewritten atomically
-after every point) lists the points and their files. ``--on val`` scores the
-points on the validation protocol instead, through ``reidbench tune``'s machinery.
+Points come from a test sweep's results (:mod:`reidbench.sweep`), labelled as test-set
+sensitivity, or from a validation sweep's tuning record (``sweep --on val``).
 """
 from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from reidbench import provenance
-from reidbench.data.sysu import SysuDataset
-from reidbench.device import resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.figures.runs import SETTING_LABELS
-from reidbench.parallel import run_items
-from reidbench.registry import get_method
-from reidbench.runner import RunOptions, load_dataset, run
 from reidbench.report import context_text, dataset_text
-from reidbench.store import ensure_writable, write_json_atomic
+from reidbench.protocols.validation import TEST_SENSITIVITY
 
-MANIFEST = "sweep.json"
 PLOTTED = ("r1", "mAP")
-TEST_SENSITIVITY = "test-set sensitivity (as in the paper's Fig. 3), not a selection"
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    method: str
-    key: str
-    values: tuple[str, ...]
-    out: Path
-    data: Path | None = None
-    dataset: str | None = None
-    protocol: str = "sysu"
-    trials: int = 10
-    seed: int = 0
-    jobs: int = 1
-    devices: tuple[str, ...] = ()
-    cache: Path | None = None
-    progress: bool = True
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    value: str
-    folder: Path
-    device: str
-    method: str
-    protocol: str
-
-    @property
-    def result(self) -> Path | None:
-        """The point's result file, once it has run (its name carries the config digest)."""
-        found = sorted(self.folder.glob(f"{self.method}__{self.protocol}__*.json"))
-        return found[0] if found else None
-
-
-def parse_assignment(text: str) -> tuple[str, tuple[str, ...]]:
-    """``key=v1,v2,...`` -> (key, values); values stay strings until the method's config types them."""
-    key, sep, rest = text.partition("=")
-    values = tuple(v.strip() for v in rest.split(",") if v.strip())
-    if not sep or not key.strip() or not values:
-        raise ReidbenchError(f"--set expects KEY=V1,V2,..., got '{text}'")
-    if len(set(values)) != len(values):
-        raise ReidbenchError(f"--set {key}: repeated values")
-    if any("/" in v or v in (".", "..") for v in values):
-        raise ReidbenchError(f"--set {key}: a value cannot contain '/' (it names a folder)")
-    return key.strip(), values
-
-
-def plan(opts: SweepOptions) -> list[SweepPoint]:
-    """One point per value, devices assigned round-robin ('auto' when none given)."""
-    devices = opts.devices or ("auto",)
-    points = []
-    for i, value in enumerate(opts.values):
-        folder = opts.out / f"{opts.key}={value}"
-        points.append(SweepPoint(value, folder, devices[i % len(devices)], opts.method, opts.protocol))
-    return points
-
-
-def run_sweep(opts: SweepOptions) -> dict[str, Any]:
-    """Run the missing points (in parallel when ``jobs`` > 1) and return the manifest."""
-    spec = get_method(opts.method)
-    if opts.key not in spec.config:
-        raise ReidbenchError(f"method '{opts.method}' has no config key '{opts.key}' "
-                             f"(known: {', '.join(sorted(spec.config)) or 'none'})")
-    for value in opts.values:  # type errors before any work
-        spec.resolve({opts.key: value})
-    if opts.jobs < 1:
-        raise ReidbenchError(f"--jobs must be at least 1, got {opts.jobs}")
-    for device in set(opts.devices):
-        resolve_device(device)  # e.g. cuda:1 on a machine without CUDA
-    ensure_writable(opts.out)
-    data = load_dataset(opts.data, opts.dataset, opts.progress)  # generates a named dataset once, up front
-    points = plan(opts)
-    for p in points:
-        if p.result is not None:
-            _check_compatible(p, opts, data.fingerprint)
-    todo = [p for p in points if p.result is None]
-    done = {p.value: "existing" for p in points if p.result is not None}
-    manifest = _manifest(opts, data, points, done)
-    write_json_atomic(opts.out / MANIFEST, manifest)
-    base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=opts.protocol,
-                      trials=opts.trials, seeds=(opts.seed,), cache=opts.cache,
-                      progress=opts.progress and opts.jobs == 1)
-    failures = []
-    for point, error in _execute(base, opts, todo):
-        if error is None:
-            done[point.value] = "ran"
-        else:
-            failures.append(f"{opts.key}={point.value}: {error}")
-        manifest = _manifest(opts, data, points, done)
-        write_json_atomic(opts.out / MANIFEST, manifest)
-    if failures:
-        raise ReidbenchError(f"{len(failures)} sweep point(s) failed (the others are kept; run the same "
-                             f"command again to retry): {'; '.join(failures)}")
-    return manifest
-
-
-def point_options(base: RunOptions, opts: SweepOptions, point: SweepPoint) -> RunOptions:
-    return replace(base, device=point.device, results=point.folder,
-                   overrides={opts.method: {opts.key: point.value}})
-
-
-def _execute(base: RunOptions, opts: SweepOptions, todo: list[SweepPoint]
-             ) -> Iterator[tuple[SweepPoint, str | None]]:
-    """Yield (point, error message or None) as points finish."""
-    for i, _, error in run_items(run, [point_options(base, opts, p) for p in todo], opts.jobs):
-        yield todo[i], error
-
-
-def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -> None:
-    """An existing point is reused only if it was made with this sweep's data, seed and trials."""
-    try:
-        r = json.loads(point.result.read_text())
-        made = (r["dataset"]["fingerprint"], r["seed"], r["protocol"]["trials"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise ReidbenchError(f"unreadable sweep point {point.result}; delete it to run the point again") from None
-    if made != (fingerprint, opts.seed, opts.trials):
-        raise ReidbenchError(f"{point.result} was made with another dataset, --seed or --trials; "
-                             "choose another --out or delete it")
-
-
-def _manifest(opts: SweepOptions, data: SysuDataset, points: list[SweepPoint], done: dict[str, str]) -> dict[str, Any]:
-    return {
-        "kind": "reidbench-sweep",
-        "method": opts.method, "key": opts.key, "values": list(opts.values),
-        "protocol": opts.protocol, "dataset": {"name": data.name, "root": str(data.root),
-                                               "fingerprint": data.fingerprint},
-        "trials": opts.trials, "seed": opts.seed,
-        "points": [{"value": p.value, "device": p.device, "status": done.get(p.value, "pending"),
-                    "result": str(p.result.relative_to(opts.out)) if p.result else None} for p in points],
-        "scored_on": TEST_SENSITIVITY,
-        "updated": provenance.now(),
-    }
 
 
 Points = list[tuple[str, dict[str, dict[str, Any]]]]  # (value, {panel: {"mean": ..., "std": ...}})
