@@ -21,6 +21,8 @@ VAL_LABEL = ("validation protocol: IR probes vs seeded single-shot RGB galleries
              "(all-search), never test images")
 VAL_METRICS = ("mAP", "r1", "r5", "r10", "r20", "mINP")
 SELECT_BY = ("mAP", "r1")  # what `reidbench tune` may maximise
+# What a figure scored on the test galleries is (a `reidbench sweep` by default), and is not.
+TEST_SENSITIVITY = "test-set sensitivity (as in the paper's Fig. 3), not a selection"
 
 
 @dataclass

@@ -28,7 +28,7 @@ from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
 from reidbench.protocols.validation import TEST_SENSITIVITY
 from reidbench.registry import get_method
-from reidbench.runner import RunOptions, load_dataset, run
+from reidbench.runner import RunOptions, load_dataset, run, say
 from reidbench.store import write_json_atomic
 
 MANIFEST = "sweep.json"
@@ -113,11 +113,12 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
                       trials=opts.trials, seeds=(opts.seed,), cache=opts.cache,
                       progress=opts.progress and opts.launcher.jobs == 1 and opts.launcher.kind == "local")
     failures = []
-    for point, error in _execute(base, opts, todo):
+    for n, (point, error) in enumerate(_execute(base, opts, todo), 1):
         if error is None:
             done[point.value] = "ran"
         else:
             failures.append(f"{opts.key}={point.value}: {error}")
+        say(f"sweep {opts.method} [{n}/{len(todo)}] {opts.key}={point.value}: {'done' if error is None else 'failed'}")
         manifest = _manifest(opts, data, points, done)
         write_json_atomic(opts.out / MANIFEST, manifest)
     if failures:
