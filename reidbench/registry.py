@@ -1,4 +1,4 @@
-"""Method registry: built-ins register with a decorator, plugins through entry points.
+"""Method registry: built-ins register with a decorator, plugins through entry points (:mod:`reidbench.plugins`).
 
 Modelled on timm's ``register_model``/``create_model``: a method is a name bound
 to a factory plus the facts a report needs (Table-1 label, family, reference,
@@ -8,13 +8,12 @@ decorated with :func:`register_method`) under the entry-point group
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Callable
 
 from reidbench.config import Rule, merge_config
 from reidbench.errors import ReidbenchError
+from reidbench.plugins import Registry
 
 ENTRY_POINT_GROUP = "reidbench.methods"
 FAMILIES = ("handcrafted", "deep", "plugin")
@@ -49,8 +48,25 @@ class MethodSpec:
         return self.factory(self.resolve(overrides))
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
-_plugins_loaded = False
+def _load_builtins() -> None:
+    import reidbench.methods.catalog  # noqa: F401  (registers on import)
+
+
+def _spec_of(name: str, obj: Any, source: str) -> MethodSpec:
+    """The spec an entry point names: a MethodSpec or a factory decorated with :func:`register_method`."""
+    spec = getattr(obj, "method_spec", obj)
+    if not isinstance(spec, MethodSpec):
+        raise ReidbenchError(f"plugin entry point '{name}' ({source}) is neither a MethodSpec "
+                             "nor a factory decorated with @register_method")
+    if spec.name != name:
+        raise ReidbenchError(f"plugin entry point '{name}' names a method called '{spec.name}'; "
+                             "the two names must agree")
+    return MethodSpec(spec.name, spec.factory, spec.label, spec.family or "plugin", spec.reference, spec.config,
+                      source=source, rules=spec.rules, check=spec.check)
+
+
+METHODS: Registry[MethodSpec] = Registry("method", ENTRY_POINT_GROUP, _load_builtins, _spec_of,
+                                         same=lambda a, b: a.factory is b.factory)
 
 
 def register_method(name: str, *, label: str, family: str, reference: str = "",
@@ -67,65 +83,20 @@ def register_method(name: str, *, label: str, family: str, reference: str = "",
         spec = MethodSpec(name, factory, label, family, reference, dict(config or {}),
                           source=getattr(factory, "__module__", "reidbench"), rules=dict(rules or {}),
                           check=check)
-        _add(spec)
+        METHODS.add(name, spec, spec.source)
         factory.method_spec = spec
         return factory
 
     return decorate
 
 
-def _add(spec: MethodSpec) -> None:
-    existing = _REGISTRY.get(spec.name)
-    if existing is not None and existing.factory is not spec.factory:
-        raise ReidbenchError(
-            f"method name clash: '{spec.name}' is registered by {existing.source} "
-            f"and again by {spec.source}")
-    _REGISTRY[spec.name] = spec
-
-
-def _load_builtins() -> None:
-    import reidbench.methods.catalog  # noqa: F401  (registers on import)
-
-
-def load_plugins() -> None:
-    """Register methods exposed under the ``reidbench.methods`` entry-point group."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the others' errors
-            raise ReidbenchError(f"plugin entry point '{ep.name}' ({ep.value}) failed to load: {exc}") from None
-        spec = getattr(obj, "method_spec", obj)
-        if not isinstance(spec, MethodSpec):
-            raise ReidbenchError(
-                f"plugin entry point '{ep.name}' ({ep.value}) is neither a MethodSpec "
-                "nor a factory decorated with @register_method")
-        if spec.name != ep.name:
-            raise ReidbenchError(
-                f"plugin entry point '{ep.name}' names a method called '{spec.name}'; "
-                "the two names must agree")
-        _add(MethodSpec(spec.name, spec.factory, spec.label, spec.family or "plugin",
-                        spec.reference, spec.config, source=f"plugin {ep.value}", rules=spec.rules,
-                        check=spec.check))
-
-
 def all_methods() -> dict[str, MethodSpec]:
     """Every registered method, built-ins first, then plugins."""
-    _load_builtins()
-    load_plugins()
-    return dict(_REGISTRY)
+    return METHODS.all()
 
 
 def get_method(name: str) -> MethodSpec:
-    methods = all_methods()
-    if name not in methods:
-        close = difflib.get_close_matches(name, methods, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `reidbench list`"
-        raise ReidbenchError(f"unknown method '{name}'{hint}")
-    return methods[name]
+    return METHODS.get(name)
 
 
 def create_method(name: str, overrides: dict[str, Any] | None = None) -> Any:

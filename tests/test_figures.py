@@ -43,13 +43,13 @@ cli = main
 def results_dir(tiny_root, tmp_path_factory) -> Path:
     """hog_euclidean and an oracle, 10 trials, into one results folder."""
     spec = registry.MethodSpec(ORACLE, _Oracle, "Oracle+noise", "plugin", config={"noise": 0.6})
-    registry._REGISTRY[ORACLE] = spec
+    registry.METHODS.add(ORACLE, spec)
     try:
         out = tmp_path_factory.mktemp("results")
         run(RunOptions(methods=["hog_euclidean", ORACLE], data=tiny_root, results=out,
                        cache=tmp_path_factory.mktemp("cache"), progress=False))
     finally:
-        registry._REGISTRY.pop(ORACLE)
+        registry.METHODS.forget(ORACLE)
     return out
 
 

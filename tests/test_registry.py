@@ -31,7 +31,7 @@ def test_name_clash_is_an_error():
         @registry.register_method("clash_demo", label="B", family="plugin")
         def second(config):
             return None
-    registry._REGISTRY.pop("clash_demo")
+    registry.METHODS.forget("clash_demo")
 
 
 def test_unknown_config_key_and_type_coercion():
@@ -60,11 +60,11 @@ def test_plugin_registers_through_an_entry_point(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[reidbench.methods]\nplugin_mean_colour = my_plugin:MeanColour\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    registry.METHODS.reload_plugins()
     try:
         spec = registry.get_method("plugin_mean_colour")
         assert spec.label == "Mean colour (plugin)" and spec.source.startswith("plugin my_plugin")
         assert spec.create({"bins": "8"}).config == {"bins": 8}
     finally:
-        registry._REGISTRY.pop("plugin_mean_colour", None)
+        registry.METHODS.forget("plugin_mean_colour")
         sys.modules.pop("my_plugin", None)

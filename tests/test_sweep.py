@@ -33,10 +33,10 @@ class _Noisy(Method):
 
 @pytest.fixture
 def probe_method():
-    registry._REGISTRY[PROBE] = registry.MethodSpec(PROBE, _Noisy, "Noisy oracle", "plugin",
-                                                    config={"noise": 0.5, "name": "x"})
+    registry.METHODS.add(PROBE, registry.MethodSpec(PROBE, _Noisy, "Noisy oracle", "plugin",
+                                                    config={"noise": 0.5, "name": "x"}))
     yield PROBE
-    registry._REGISTRY.pop(PROBE)
+    registry.METHODS.forget(PROBE)
 
 
 def _opts(tiny_root: Path, out: Path, values: tuple[str, ...], **kw) -> sweep.SweepOptions:
