@@ -1,23 +1,55 @@
-"""SYSU-MM01 evaluation protocols: the official one and the AGW-seeded compatibility mode."""
+"""Evaluation protocols: SYSU-MM01's official one and the AGW lineage's, RegDB's and LLCM's.
+
+Each is registered by name in :data:`PROTOCOLS`; third-party packages add theirs under
+the entry-point group ``reidbench.protocols`` (a :class:`Protocol` subclass or instance).
+"""
 from __future__ import annotations
 
-import difflib
+from typing import Any
 
 from reidbench.errors import ReidbenchError
-from reidbench.protocols.agw import SysuAgw
+from reidbench.plugins import Registry
 from reidbench.protocols.base import Galleries, Protocol, describe_source
-from reidbench.protocols.settings import ALL_SETTINGS, Setting
-from reidbench.protocols.sysu import SysuOfficial
+from reidbench.protocols.settings import ALL_SETTINGS, Setting, SysuSetting, sysu_setting
 
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (SysuOfficial, SysuAgw)}
+
+def _builtins() -> None:
+    from reidbench.protocols.agw import SysuAgw
+    from reidbench.protocols.sysu import SysuOfficial
+
+    for protocol in (SysuOfficial(), SysuAgw()):
+        PROTOCOLS.add(protocol.name, protocol)
+
+
+def _protocol_of(name: str, obj: Any, source: str) -> Protocol:
+    protocol = obj() if isinstance(obj, type) and issubclass(obj, Protocol) else obj
+    if not isinstance(protocol, Protocol):
+        raise ReidbenchError(f"plugin entry point '{name}' ({source}) is not a reidbench Protocol")
+    if protocol.name != name:
+        raise ReidbenchError(f"plugin entry point '{name}' names a protocol called '{protocol.name}'")
+    return protocol
+
+
+# layout (Dataset.kind) -> the protocol a run uses unless --protocol names another
+DEFAULT_PROTOCOLS: dict[str, str] = {"sysu": "sysu"}
+
+PROTOCOLS: Registry[Protocol] = Registry("protocol", "reidbench.protocols", _builtins, _protocol_of,
+                                         same=lambda a, b: type(a) is type(b))
 
 
 def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        close = difflib.get_close_matches(name, PROTOCOLS, n=2, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ReidbenchError(f"unknown protocol '{name}' (known: {', '.join(PROTOCOLS)}){hint}")
-    return PROTOCOLS[name]()
+    return PROTOCOLS.get(name)
 
 
-__all__ = ["ALL_SETTINGS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "describe_source", "get_protocol"]
+def setting_keys() -> list[str]:
+    """Every setting key of every registered protocol, in registration order."""
+    return list(dict.fromkeys(s.key for p in PROTOCOLS.all().values() for s in p.settings))
+
+
+def setting_group(key: str) -> str:
+    """The column-group title of a setting key (the key itself when no protocol defines it)."""
+    return next((s.group for p in PROTOCOLS.all().values() for s in p.settings if s.key == key), key)
+
+
+__all__ = ["ALL_SETTINGS", "DEFAULT_PROTOCOLS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "SysuSetting", "describe_source",
+           "get_protocol", "setting_group", "setting_keys", "sysu_setting"]

@@ -20,19 +20,20 @@ import random
 import numpy as np
 
 from reidbench.data.sysu import SysuDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol, pool_offsets
-from reidbench.protocols.settings import Setting
+from reidbench.protocols.base import GALLERY_SOURCES, Galleries
+from reidbench.protocols.settings import SysuSetting
+from reidbench.protocols.sysu import SysuProtocol, cell_offsets
 
 AGW_SEEDED = "agw_seeded"
 GALLERY_SOURCES[AGW_SEEDED] = "AGW-lineage seeded galleries, random.Random(trial) (not the official protocol)"
 
 
-class SysuAgw(Protocol):
+class SysuAgw(SysuProtocol):
     name = "sysu-agw"
     label = "AGW-lineage seeded galleries (random.Random(trial)); not the official protocol"
 
-    def _galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
-        offsets = pool_offsets(data)
+    def _galleries(self, data: SysuDataset, setting: SysuSetting, trials: int) -> Galleries:
+        offsets = cell_offsets(data)
         indices = []
         for t in range(trials):
             rng = random.Random(t)

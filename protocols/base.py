@@ -1,21 +1,23 @@
-"""What every protocol shares: fixed probes, a gallery pool, and per-trial galleries.
+"""What every protocol shares: an evaluation set per trial, probes, per-trial galleries, a CMC definition.
 
-Probes and the pool are computed from the dataset alone; a trial's gallery is a
-list of indices into the pool that depends only on (dataset, protocol, trial), so
-every method in a table is evaluated on identical galleries.
+A protocol turns a dataset into what is scored: the images a method embeds for a
+trial (its evaluation set), which of them are probes, and each trial's gallery (rows
+of the same set); both depend only on (dataset, protocol, setting, trial), so every
+method in a table is evaluated on identical galleries. Protocols register in
+:data:`reidbench.protocols.PROTOCOLS` (entry-point group ``reidbench.protocols``).
 """
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import ClassVar, Mapping
 
 import numpy as np
 
-from reidbench.data.imageset import RGB_CAMS, ImageSet
-from reidbench.data.sysu import SysuDataset
+from reidbench.data.dataset import Dataset
+from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
-from reidbench.protocols.settings import MAX_TRIALS, PROBE_CAMS, Setting
-
+from reidbench.protocols.settings import MAX_TRIALS, Setting
 
 # gallery source -> what it means, for captions and reports; each protocol module adds its own
 GALLERY_SOURCES: dict[str, str] = {}
@@ -27,7 +29,7 @@ def describe_source(source: str) -> str:
 
 @dataclass(frozen=True)
 class Galleries:
-    """Gallery pool indices of each trial (trial i = row i + 1 of a table), and their source."""
+    """Gallery rows (of the trial's evaluation set) of each trial (trial i = row i + 1 of a table), and their source."""
 
     indices: tuple[np.ndarray, ...]
     source: str
@@ -35,40 +37,47 @@ class Galleries:
 
 
 class Protocol(abc.ABC):
-    """A SYSU-MM01 evaluation protocol."""
+    """An evaluation protocol of one dataset layout."""
 
-    name: str
-    label: str
-    supports: tuple[str, ...] = ("single", "multi")
+    name: ClassVar[str]
+    label: ClassVar[str]
+    layout: ClassVar[str]  # the Dataset.kind it applies to
+    settings: ClassVar[tuple[Setting, ...]]
+    cmc: ClassVar[str] = "identity"  # or "image" (reidbench.evaluation.CMC_KINDS)
+    max_trials: ClassVar[int] = MAX_TRIALS
 
-    def probes(self, data: SysuDataset) -> ImageSet:
-        """Every test-ID image of the IR cameras: camera-major, ID, file order."""
-        return data.images(data.ids("test"), PROBE_CAMS)
-
-    def pool(self, data: SysuDataset) -> ImageSet:
-        """Every test-ID image of the RGB cameras; galleries index into it."""
-        return data.images(data.ids("test"), RGB_CAMS)
+    def setting(self, key: str) -> Setting:
+        for s in self.settings:
+            if s.key == key:
+                return s
+        raise ReidbenchError(f"protocol '{self.name}' has no setting '{key}' "
+                             f"(known: {', '.join(s.key for s in self.settings)})")
 
     def check_trials(self, trials: int) -> None:
-        if not 1 <= trials <= MAX_TRIALS:
-            raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {trials}")
+        if not 1 <= trials <= self.max_trials:
+            raise ReidbenchError(f"--trials must be between 1 and {self.max_trials}, got {trials}")
 
-    def galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
+    def check_dataset(self, data: Dataset) -> None:
+        if data.kind != self.layout:
+            raise ReidbenchError(f"protocol '{self.name}' is for {self.layout} datasets; {data.name} is a "
+                                 f"{data.kind} dataset (pick its protocol with --protocol)")
+
+    def locations(self, data: Dataset) -> Mapping[int, int]:
+        """Camera -> place: a probe never meets gallery images of its own place."""
+        return data.cameras.location
+
+    @abc.abstractmethod
+    def evaluation_set(self, data: Dataset, trial: int = 0) -> ImageSet:
+        """The images a method embeds to be scored in ``trial``."""
+
+    @abc.abstractmethod
+    def probes(self, data: Dataset, setting: Setting, trial: int = 0) -> np.ndarray:
+        """Rows of the evaluation set that are probes in ``trial``."""
+
+    def galleries(self, data: Dataset, setting: Setting, trials: int) -> Galleries:
         self.check_trials(trials)
-        if setting.shots not in self.supports:
-            raise ReidbenchError(f"protocol '{self.name}' does not define {setting.shots}-shot galleries")
         return self._galleries(data, setting, trials)
 
     @abc.abstractmethod
-    def _galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
-        """Pool indices for trials 0..trials-1."""
-
-
-def pool_offsets(data: SysuDataset) -> dict[tuple[int, int], int]:
-    """Row of the first image of each (camera, ID) in the pool (same order as ``pool``)."""
-    offsets, at = {}, 0
-    for cam in RGB_CAMS:
-        for pid in data.ids("test"):
-            offsets[(cam, pid)] = at
-            at += data.count(cam, pid)
-    return offsets
+    def _galleries(self, data: Dataset, setting: Setting, trials: int) -> Galleries:
+        """Rows of the evaluation set of trials 0..trials-1."""

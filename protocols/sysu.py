@@ -14,9 +14,10 @@ from importlib import resources
 import numpy as np
 import scipy.io
 
+from reidbench.data.imageset import INFRARED, ImageSet
 from reidbench.data.sysu import CAMERAS, SysuDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol, pool_offsets
-from reidbench.protocols.settings import MAX_TRIALS, Setting
+from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol
+from reidbench.protocols.settings import ALL_SETTINGS, MAX_TRIALS, SysuSetting
 
 OFFICIAL = "official_rand_perm"
 SEEDED = "seeded_rand_perm"
@@ -80,13 +81,37 @@ def trial_table(data: SysuDataset) -> tuple[TrialTable, str]:
     return seeded_table(data), SEEDED
 
 
-class SysuOfficial(Protocol):
+class SysuProtocol(Protocol):
+    """What both SYSU-MM01 protocols share: every test image is embedded once; IR images are the
+    probes (cameras 3 and 6, camera-major, then ID, then file order); galleries are RGB rows."""
+
+    layout = "sysu"
+    settings = ALL_SETTINGS
+
+    def evaluation_set(self, data: SysuDataset, trial: int = 0) -> ImageSet:
+        return data.split().test
+
+    def probes(self, data: SysuDataset, setting: SysuSetting, trial: int = 0) -> np.ndarray:
+        return np.flatnonzero(self.evaluation_set(data).modality == INFRARED)
+
+
+def cell_offsets(data: SysuDataset) -> dict[tuple[int, int], int]:
+    """Row of the first image of each (camera, test ID) in the evaluation set (same order as it)."""
+    offsets, at = {}, 0
+    for cam in CAMERAS:
+        for pid in data.ids("test"):
+            offsets[(cam, pid)] = at
+            at += data.count(cam, pid)
+    return offsets
+
+
+class SysuOfficial(SysuProtocol):
     name = "sysu"
     label = "SYSU-MM01 protocol (Wu et al., ICCV 2017)"
 
-    def _galleries(self, data: SysuDataset, setting: Setting, trials: int) -> Galleries:
+    def _galleries(self, data: SysuDataset, setting: SysuSetting, trials: int) -> Galleries:
         table, source = trial_table(data)
-        offsets = pool_offsets(data)
+        offsets = cell_offsets(data)
         short = 0
         indices = []
         for t in range(trials):

@@ -1,12 +1,12 @@
 """The validation protocol: how anything is chosen without touching a test image.
 
 Built like the test protocol on the validation identities (``sysu_protocol.md``
-section 10): IR probes (cams 3 and 6) against seeded single-shot RGB galleries of the
-val IDs, one image per (val ID, RGB camera), camera-major then ascending ID, drawn
-with a fixed seed from the sorted files; all-search; metrics averaged over several
-galleries, which steadies a small val set; same location rule and metrics as the
-test protocol. Deep methods select checkpoints with it, ``reidbench tune`` chooses
-hyper-parameters with it, and ``reidbench sweep --on val`` plots it.
+section 10): infrared probes against seeded single-shot visible galleries of the val
+IDs, one image per (val ID, visible camera), camera-major then ascending ID, drawn
+with a fixed seed from the sorted files; metrics averaged over several galleries,
+which steadies a small val set; the dataset's same-place rule and the test metrics.
+Deep methods select checkpoints with it, ``reidbench tune`` chooses hyper-parameters
+with it, and ``reidbench sweep --on val`` plots it.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from reidbench.data.imageset import IR_CAMS, RGB_CAMS, ImageSet
+from reidbench.data.imageset import INFRARED, VISIBLE, ImageSet
 
 VAL_LABEL = ("validation protocol: IR probes vs seeded single-shot RGB galleries of the validation identities "
-             "(all-search), never test images")
+             "(every RGB camera), never test images")
 VAL_METRICS = ("mAP", "r1", "r5", "r10", "r20", "mINP")
 SELECT_BY = ("mAP", "r1")  # what `reidbench tune` may maximise
 # What a figure scored on the test galleries is (a `reidbench sweep` by default), and is not.
@@ -40,15 +40,15 @@ class ValProtocol:
         if val is None or len(val) == 0:
             return None
         order = np.argsort(np.asarray(val.paths), kind="stable")  # sorted file order
-        probes = [i for i in order if val.cams[i] in IR_CAMS]
-        rgb = val.subset([i for i in order if val.cams[i] in RGB_CAMS])
+        probes = [i for i in order if val.modality[i] == INFRARED]
+        rgb = val.subset([i for i in order if val.modality[i] == VISIBLE])
         if not probes or len(rgb) == 0:
             return None
         rng = np.random.default_rng(seed)
         galleries = []
         for _ in range(trials):
             picks = []
-            for cam in RGB_CAMS:
+            for cam in np.unique(rgb.cams):
                 for pid in np.unique(rgb.pids):
                     files = np.flatnonzero((rgb.cams == cam) & (rgb.pids == pid))
                     if len(files):
@@ -70,7 +70,8 @@ class ValProtocol:
         p = self.probes
         runs = []
         for gal in self.galleries:
-            m = evaluate_features(q, g_all[gal], p.pids, p.cams, self.rgb.pids[gal], self.rgb.cams[gal])
+            m = evaluate_features(q, g_all[gal], p.pids, p.cams, self.rgb.pids[gal], self.rgb.cams[gal],
+                                  locations=p.cameras.location)
             runs.append({"mAP": m.mAP, "r1": m.rank(1), "r5": m.rank(5), "r10": m.rank(10),
                          "r20": m.rank(20), "mINP": m.mINP})
         out: dict[str, Any] = {k: float(np.mean([r[k] for r in runs])) for k in VAL_METRICS}

@@ -1,4 +1,4 @@
-"""Exact, vectorised SYSU-MM01 metrics: identity-deduplicated CMC, mAP and mINP.
+"""Exact, vectorised re-identification metrics: CMC (identity-deduplicated or image-level), mAP, mINP.
 
 The maths is that of the official MATLAB code (``get_cmc_multi_cam.m``,
 ``get_map_multi_cam.m``) plus mINP (Ye et al., TPAMI 2021):
@@ -7,7 +7,8 @@ The maths is that of the official MATLAB code (``get_cmc_multi_cam.m``,
   cam-3 probes ignore cam-2 images);
 * the ranking is a *stable* sort of distances, ties keeping gallery order;
 * CMC ranks the first (best-ranked) image of every identity; it runs to the number
-  of gallery identities;
+  of gallery identities (``cmc="image"``, as AGW's RegDB code: the rank of the first
+  true match among all gallery images, up to the gallery's size);
 * AP = mean_k k / rank_k over the true matches, INP = |G| / rank of the last one;
 * probes without a true match after the filter are invalid and skipped.
 
@@ -29,9 +30,14 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-#: SYSU-MM01 camera -> location; cameras 2 (RGB) and 3 (IR) share a room.
-SYSU_LOCATIONS: Mapping[int, int] = {1: 1, 2: 2, 3: 2, 4: 4, 5: 5, 6: 6}
+from reidbench.data.sysu import SYSU_CAMERAS
+
+#: SYSU-MM01 camera -> location (the default of the public functions; owned by reidbench.data.sysu).
+SYSU_LOCATIONS: Mapping[int, int] = SYSU_CAMERAS.location
 METRICS = ("euclidean", "cosine", "neg_dot")
+# CMC definitions: "identity" counts each gallery identity once, at its best image (the SYSU and
+# LLCM code); "image" ranks the first true match among all gallery images (AGW's RegDB code).
+CMC_KINDS = ("identity", "image")
 
 
 @dataclass(frozen=True)
@@ -83,16 +89,16 @@ def exact_euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def evaluate_features(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
                       g_pids: np.ndarray, g_cams: np.ndarray, metric: str = "euclidean",
-                      locations: Mapping[int, int] = SYSU_LOCATIONS) -> Metrics:
+                      locations: Mapping[int, int] = SYSU_LOCATIONS, cmc: str = "identity") -> Metrics:
     """Metrics from features (one gallery); see :func:`evaluate_galleries`."""
     return evaluate_galleries(query, gallery, q_pids, q_cams, g_pids, g_cams,
-                              [np.arange(len(gallery))], metric, locations)[0]
+                              [np.arange(len(gallery))], metric, locations, cmc)[0]
 
 
 def evaluate_galleries(query: np.ndarray, pool: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
                        pool_pids: np.ndarray, pool_cams: np.ndarray, galleries: list[np.ndarray],
-                       metric: str = "euclidean",
-                       locations: Mapping[int, int] = SYSU_LOCATIONS) -> list[Metrics]:
+                       metric: str = "euclidean", locations: Mapping[int, int] = SYSU_LOCATIONS,
+                       cmc: str = "identity") -> list[Metrics]:
     """Metrics of every trial; each gallery is an array of row indices into ``pool``.
 
     Distances to the whole pool are computed once and each trial only selects its
@@ -115,11 +121,11 @@ def evaluate_galleries(query: np.ndarray, pool: np.ndarray, q_pids: np.ndarray, 
         dist = distance_matrix(q, g, metric)
         stages = [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])]
     fast = _ranking_matrix(dist)
-    return [_evaluate(fast, np.asarray(gal, dtype=np.int64), *labels, locations, stages) for gal in galleries]
+    return [_evaluate(fast, np.asarray(gal, dtype=np.int64), *labels, locations, stages, cmc) for gal in galleries]
 
 
 def evaluate(distmat: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids: np.ndarray,
-             g_cams: np.ndarray, locations: Mapping[int, int] = SYSU_LOCATIONS) -> Metrics:
+             g_cams: np.ndarray, locations: Mapping[int, int] = SYSU_LOCATIONS, cmc: str = "identity") -> Metrics:
     """CMC, mAP and mINP of a probe x gallery distance matrix.
 
     Cameras are raw camera numbers; ``locations`` maps them to places, and gallery
@@ -130,7 +136,7 @@ def evaluate(distmat: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids
     if dist.shape != (len(labels[0]), len(labels[2])):
         raise ValueError(f"distance matrix is {dist.shape}, expected {(len(labels[0]), len(labels[2]))}")
     return _evaluate(_ranking_matrix(dist), np.arange(dist.shape[1]), *labels, locations,
-                     [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])])
+                     [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])], cmc)
 
 
 @dataclass(frozen=True)
@@ -163,36 +169,42 @@ def _ranking_matrix(dist: np.ndarray) -> np.ndarray:
 
 def _evaluate(fast: np.ndarray, gal: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
               pool_pids: np.ndarray, pool_cams: np.ndarray, locations: Mapping[int, int],
-              stages: list[_Stage]) -> Metrics:
+              stages: list[_Stage], cmc: str = "identity") -> Metrics:
     """Metrics of the gallery ``gal`` (columns of the probe x pool matrix ``fast``)."""
+    if cmc not in CMC_KINDS:
+        raise ValueError(f"unknown CMC definition '{cmc}' (known: {', '.join(CMC_KINDS)})")
     lut = np.arange(max(int(q_cams.max(initial=0)), int(pool_cams.max(initial=0))) + 1)
     for cam, place in locations.items():
         if cam < len(lut):
             lut[cam] = place
     q_loc, g_loc = lut[q_cams], lut[pool_cams[gal]]
-    n_ids = len(np.unique(pool_pids[gal]))
-    id_rank = np.full(len(q_pids), -1, dtype=np.int64)  # 0-based CMC rank, -1 = invalid
+    n_ranks = len(np.unique(pool_pids[gal])) if cmc == "identity" else len(gal)
+    ranks = np.full((2, len(q_pids)), -1, dtype=np.int64)  # 0-based identity and image ranks, -1 = invalid
     ap = np.zeros(len(q_pids))
     inp = np.zeros(len(q_pids))
     for place in np.unique(q_loc):
         rows = np.flatnonzero(q_loc == place)
         cols = gal[g_loc != place]
         first = _Stage(lambda r, c: _take(fast, r, c))
-        id_rank[rows], ap[rows], inp[rows] = _rank_rows(rows, cols, q_pids, pool_pids, [first, *stages])
+        ranks[:, rows], ap[rows], inp[rows] = _rank_rows(rows, cols, q_pids, pool_pids, [first, *stages])
 
-    valid = id_rank >= 0
+    rank = ranks[0] if cmc == "identity" else ranks[1]
+    valid = rank >= 0
     num_valid = int(valid.sum())
     if num_valid == 0:
-        return Metrics(np.zeros(n_ids), float("nan"), float("nan"), 0)
-    cmc = np.cumsum(np.bincount(id_rank[valid], minlength=n_ids)[:n_ids]) / num_valid
-    return Metrics(cmc.astype(np.float64), float(ap[valid].sum() / num_valid),
+        return Metrics(np.zeros(n_ranks), float("nan"), float("nan"), 0)
+    curve = np.cumsum(np.bincount(rank[valid], minlength=n_ranks)[:n_ranks]) / num_valid
+    return Metrics(curve.astype(np.float64), float(ap[valid].sum() / num_valid),
                    float(inp[valid].sum() / num_valid), num_valid)
 
 
 def _rank_rows(rows: np.ndarray, cols: np.ndarray, q_pids: np.ndarray, pool_pids: np.ndarray,
                stages: list[_Stage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank probes ``rows`` against gallery ``cols``, refining tied rows stage by stage."""
-    rank = np.empty(len(rows), dtype=np.int64)
+    """Rank probes ``rows`` against gallery ``cols``, refining tied rows stage by stage.
+
+    Returns (2 x rows: identity rank and image rank of the first true match), AP, INP.
+    """
+    rank = np.empty((2, len(rows)), dtype=np.int64)
     ap, inp = np.empty(len(rows)), np.empty(len(rows))
     todo = np.arange(len(rows))
     # Vectorised stages depend on the gallery as a set: group it by identity once.
@@ -200,14 +212,14 @@ def _rank_rows(rows: np.ndarray, cols: np.ndarray, q_pids: np.ndarray, pool_pids
     for stage in stages:
         sub = stage.fetch(rows[todo], by_id)
         tol = stage.tolerance(rows[todo]) if stage.tolerance else None
-        rank[todo], ap[todo], inp[todo], tied = _rank_block(sub, q_pids[rows[todo]], pool_pids[by_id], tol)
+        rank[:, todo], ap[todo], inp[todo], tied = _rank_block(sub, q_pids[rows[todo]], pool_pids[by_id], tol)
         todo = todo[tied]
         if len(todo) == 0:
             return rank, ap, inp
     exact = stages[-1].fetch(rows[todo], cols)  # genuine ties: gallery order decides
     for i, j in enumerate(todo):
-        rank[j], ap[j], inp[j] = _rank_row_literal(np.asarray(exact[i], np.float64), q_pids[rows[j]],
-                                                   pool_pids[cols])
+        rank[:, j], ap[j], inp[j] = _rank_row_literal(np.asarray(exact[i], np.float64), q_pids[rows[j]],
+                                                      pool_pids[cols])
     return rank, ap, inp
 
 
@@ -222,11 +234,12 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised ranks of probes sharing one (filtered) gallery.
 
-    Returns (0-based identity rank or -1, AP, INP, rows whose order hinges on a
-    tie). With ``tol`` (one value per row), values closer than it count as tied.
+    Returns (2 x n_q: 0-based identity rank and image rank of the first true match, or -1;
+    AP; INP; rows whose order hinges on a tie). With ``tol`` (one value per row), values
+    closer than it count as tied.
     """
     n_q, n_g = dist.shape
-    rank = np.full(n_q, -1, dtype=np.int64)
+    rank = np.full((2, n_q), -1, dtype=np.int64)
     ap, inp, tied = np.zeros(n_q), np.zeros(n_q), np.zeros(n_q, dtype=bool)
     ids, g_idx, counts = np.unique(g_pids, return_inverse=True, return_counts=True)
     if len(ids) == 0:
@@ -246,7 +259,7 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     grouped = np.all(g_idx[1:] >= g_idx[:-1])
     best = np.minimum.reduceat(d if grouped else d[:, order], starts, axis=1)
     true_best = best[np.arange(n), qi][:, None]
-    rank[valid_rows] = (best < true_best).sum(1)
+    rank[0, valid_rows] = (best < true_best).sum(1)
     id_tie = (np.abs(best - true_best) <= t).sum(1) > 1
 
     # Image level: rank of each true match = 1 + number of gallery images below it.
@@ -262,6 +275,7 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     in_range = k <= n_true[:, None]
     first_equal = _true_matches_below(true_d)
     rank_k = k + (below_all - first_equal)
+    rank[1, valid_rows] = rank_k[:, 0] - 1
     ap[valid_rows] = np.where(in_range, k / rank_k, 0.0).sum(1) / n_true
     inp[valid_rows] = n_true / rank_k[np.arange(n), n_true - 1]
     # A negative within the tolerance of a true match: more values in its window
@@ -332,16 +346,17 @@ def _packed_keys(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (rows << 32) | bits.astype(np.int64)
 
 
-def _rank_row_literal(dist_row: np.ndarray, q_pid: int, g_pids: np.ndarray) -> tuple[int, float, float]:
+def _rank_row_literal(dist_row: np.ndarray, q_pid: int, g_pids: np.ndarray
+                      ) -> tuple[tuple[int, int], float, float]:
     """One probe ranked exactly as the reference code does: stable sort, then walk."""
     ranked = g_pids[np.argsort(dist_row, kind="stable")]
     match = ranked == q_pid
     if not match.any():
-        return -1, 0.0, 0.0
+        return (-1, -1), 0.0, 0.0
     _, first = np.unique(ranked, return_index=True)
     unique_in_order = ranked[np.sort(first)]
     id_rank = int(np.flatnonzero(unique_in_order == q_pid)[0])
     hits = np.flatnonzero(match) + 1
     k = np.arange(1, len(hits) + 1)
-    return id_rank, float(np.mean(k / hits)), float(len(hits) / hits[-1])
+    return (id_rank, int(hits[0]) - 1), float(np.mean(k / hits)), float(len(hits) / hits[-1])
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from reidbench.data.sysu import CAMERAS, SysuDataset, _check_test_ids
 from reidbench.errors import ReidbenchError
-from reidbench.protocols import ALL_SETTINGS, get_protocol
+from reidbench.protocols import get_protocol
 from reidbench.protocols.agw import SysuAgw
 from reidbench.protocols.sysu import official_table, official_test_ids
-from reidbench.scoring import evaluate_settings
+from reidbench.scoring import evaluate_plan, summarise
 
 _PATH = re.compile(r"^cam([1-6])/(\d{4})/(\d{4})\.jpg$")
 
@@ -109,7 +109,7 @@ def agw_coverage_warning(data: SysuDataset, reference: SysuDataset | None) -> st
 
 def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
                           distance: str = "euclidean", reference: SysuDataset | None = None) -> dict[str, Any]:
-    """All four settings, as percentages averaged over the trials, plus per-trial values.
+    """Every setting, as percentages averaged over the trials, plus per-trial values.
 
     ``reference`` (the dataset of ``--data``) supplies the test identities and the
     complete listing the AGW-lineage galleries are checked against.
@@ -117,17 +117,22 @@ def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int =
     feats, names = load_feature_file(path)
     data = dataset_from_paths(names, reference.ids("test") if reference is not None else None)
     protocol = get_protocol(protocol_name)
+    protocol.check_dataset(data)
+    images = protocol.evaluation_set(data)
     row = {name: i for i, name in enumerate(names)}
-    probes, pool = protocol.probes(data), protocol.pool(data)
-    q = _rows_float64(feats, [row[p] for p in probes.paths], names, path)
-    g = _rows_float64(feats, [row[p] for p in pool.paths], names, path)
-    gals = {s.key: protocol.galleries(data, s, trials) for s in ALL_SETTINGS}
-    summaries = evaluate_settings(q, g, probes, pool, gals, distance)
+    e = _rows_float64(feats, [row[p] for p in images.paths], names, path)
+    galleries = {s.key: protocol.galleries(data, s, trials) for s in protocol.settings}
+    plan = {s.key: ([protocol.probes(data, s, t) for t in range(trials)], list(galleries[s.key].indices))
+            for s in protocol.settings}
+    metrics = evaluate_plan(e, images, plan, distance, protocol.cmc, protocol.locations(data))
     warning = agw_coverage_warning(data, reference) if protocol_name == SysuAgw.name else ""
-    return {key: {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
-                  "gallery_source": sm["gallery_source"],
-                  "gallery_note": "; ".join(n for n in (sm["gallery_note"], warning) if n)}
-            for key, sm in summaries.items()}
+    out = {}
+    for key, ms in metrics.items():
+        sm = summarise(ms, galleries[key])
+        out[key] = {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
+                    "gallery_source": sm["gallery_source"],
+                    "gallery_note": "; ".join(n for n in (sm["gallery_note"], warning) if n)}
+    return out
 
 
 def _rows_float64(feats: np.ndarray, rows: list[int], names: list[str], path: Path) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from reidbench.errors import ReidbenchError
+from reidbench.protocols import setting_keys
 from reidbench.selection import Row, select_rows
 from reidbench.store import load_results as read_results
 from reidbench.store import read_result
@@ -82,7 +83,9 @@ def table(df: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS, std: bool = 
                           "std_trials": by_row["std"].mean().fillna(0.0)})
     wide = stats.unstack(["setting", "metric"]) if len(stats) else stats
     order = list(dict.fromkeys(frame["row"]))
-    settings = [s for s in ("all-single", "all-multi", "indoor-single", "indoor-multi") if s in set(frame["setting"])]
+    present = list(dict.fromkeys(frame["setting"]))
+    known = [k for k in setting_keys() if k in present]
+    settings = known + [k for k in present if k not in known]
     stat_names = ("mean", "std_seeds", "std_trials") if std else ("mean",)
     columns = [(stat, s, m) for s in settings for m in metrics for stat in stat_names]
     out = wide.reindex(index=order, columns=pd.MultiIndex.from_tuples(columns))

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from reidbench.errors import ReidbenchError
 from reidbench.paper import PAPER_DATASET, paper_table
-from reidbench.protocols import describe_source
+from reidbench.protocols import Setting, describe_source, get_protocol
 from reidbench.selection import Row
 
-SETTINGS = (("all-single", "All-search", "Single-shot"), ("all-multi", "All-search", "Multi-shot"),
-            ("indoor-single", "Indoor-search", "Single-shot"), ("indoor-multi", "Indoor-search", "Multi-shot"))
 METRICS = ("r1", "r10", "r20", "mAP")
 FORMATS = ("markdown", "latex", "csv", "html")
 
@@ -57,19 +55,25 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
     paper = paper_table()
     metrics = METRICS + (("mINP",) if minp else ())
     numbers = table(tidy(rows), metrics, std=True, variants="all")
+    settings = table_settings(rows)
     synthetic = any(row.result["dataset"].get("synthetic") for row in rows)
     n_extra = 0 if extra is None else len(extra.columns)
     cells, index = [], []
     for row in rows:
-        cells.append([_cell(numbers, row.label, key, m, std) for key, _, _ in SETTINGS for m in metrics]
+        cells.append([_cell(numbers, row.label, s.key, m, std) for s in settings for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
-        if with_paper and row.method in paper.index and not row.variant:
-            cells.append([_paper_cell(paper.loc[row.method], key, m) for key, _, _ in SETTINGS for m in metrics]
+        if with_paper and row.method in paper.index and not row.variant and row.result["protocol"]["name"] == "sysu":
+            cells.append([_paper_cell(paper.loc[row.method], s.key, m) for s in settings for m in metrics]
                          + [""] * n_extra)
             index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
-    columns = [(f"{a} {s}", m) for key, a, s in SETTINGS for m in metrics] + ([] if extra is None else list(extra.columns))
+    columns = [(s.group, m) for s in settings for m in metrics] + ([] if extra is None else list(extra.columns))
     return pd.DataFrame(cells, index=pd.Index(index, name="Method"), columns=pd.MultiIndex.from_tuples(columns))
+
+
+def table_settings(rows: list[Row]) -> tuple[Setting, ...]:
+    """The columns of a table: the settings of the rows' protocol, in its order."""
+    return get_protocol(rows[0].result["protocol"]["name"]).settings
 
 
 def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) -> str:

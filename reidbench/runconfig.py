@@ -33,7 +33,7 @@ from typing import Any
 from reidbench.atomic import atomic_open
 from reidbench.errors import ReidbenchError
 
-_LISTS = {"methods": str, "seeds": int, "modes": str, "shots": str}
+_LISTS = {"methods": str, "seeds": int, "settings": str, "modes": str, "shots": str}
 _SCALARS = {"dataset": str, "data": str, "protocol": str, "trials": int, "device": str}
 _TABLES = ("overrides", "tuned")
 
@@ -48,6 +48,7 @@ class RunConfig:
     protocol: str | None = None
     seeds: tuple[int, ...] | None = None
     trials: int | None = None
+    settings: tuple[str, ...] | None = None
     modes: tuple[str, ...] | None = None
     shots: tuple[str, ...] | None = None
     device: str | None = None
@@ -141,8 +142,7 @@ def config_from_results(results: list[dict[str, Any]]) -> RunConfig:
         protocol=first["protocol"]["name"],
         seeds=tuple(sorted({r["seed"] for r in results})),
         trials=first["protocol"]["trials"],
-        modes=tuple(m for m in ("all", "indoor") if any(k.startswith(m + "-") for k in settings)),
-        shots=tuple(s for s in ("single", "multi") if any(k.endswith("-" + s) for k in settings)),
+        settings=tuple(sorted(settings)),
         device=first["device"]["device"],
         overrides=overrides, tuned=tuned)
 

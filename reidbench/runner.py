@@ -25,18 +25,18 @@ from reidbench import provenance
 from reidbench.atomic import atomic_open, ensure_writable
 from reidbench.config import changed_keys
 from reidbench.device import check_device_name, device_info, resolve_device
-from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset
-from reidbench.data.imageset import concat
+from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset, named_layout
 from reidbench.data.record import dataset_record
-from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.data.dataset import Dataset
+from reidbench.data.sysu import load_sysu
 from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
 from reidbench.methods.base import RunContext, seed_everything
-from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
+from reidbench.protocols import DEFAULT_PROTOCOLS, Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
 from reidbench.registry import MethodSpec, all_methods, get_method
-from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_settings, top_matches
+from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_plan, summarise, top_matches
 from reidbench.tuned import check_shipped, shipped_tuning
 from reidbench import store
 from reidbench.store import SCHEMA, default_results_dir, result_id, result_path, sidecar
@@ -49,9 +49,10 @@ class RunOptions:
     methods: list[str]
     data: Path | None = None
     dataset: str | None = None
-    protocol: str = "sysu"
-    modes: tuple[str, ...] = ("all", "indoor")
-    shots: tuple[str, ...] = ("single", "multi")
+    protocol: str | None = None  # default: the dataset layout's own
+    settings: tuple[str, ...] | None = None  # setting keys; default: every setting of the protocol
+    modes: tuple[str, ...] | None = None  # SYSU-MM01: all, indoor
+    shots: tuple[str, ...] | None = None  # SYSU-MM01: single, multi
     trials: int = MAX_TRIALS
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
@@ -79,7 +80,7 @@ def say(message: str) -> None:
     print(f"reidbench: {message}", file=sys.stderr, flush=True)
 
 
-def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) -> SysuDataset:
+def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) -> Dataset:
     if data is not None and dataset is not None:
         raise ReidbenchError("give either --data ROOT or --dataset NAME, not both")
     if data is not None:
@@ -87,7 +88,20 @@ def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) 
     return named_dataset(dataset or DEFAULT_DATASET, progress=progress)
 
 
-def settings_for(modes: tuple[str, ...], shots: tuple[str, ...]) -> list[Setting]:
+def settings_for(protocol: Protocol, keys: tuple[str, ...] | None = None, modes: tuple[str, ...] | None = None,
+                 shots: tuple[str, ...] | None = None) -> list[Setting]:
+    """The settings a run evaluates: named keys, SYSU's modes x shots, or every setting of the protocol."""
+    if keys is not None:
+        if not keys:
+            raise ReidbenchError("--settings needs at least one value")
+        return [protocol.setting(k) for k in dict.fromkeys(keys)]
+    if modes is None and shots is None:
+        return list(protocol.settings)
+    if protocol.layout != "sysu":
+        raise ReidbenchError(f"--modes and --shots are SYSU-MM01's; protocol '{protocol.name}' has the settings "
+                             f"{', '.join(s.key for s in protocol.settings)} (--settings)")
+    modes = tuple(GALLERY_CAMS) if modes is None else modes
+    shots = tuple(SHOTS) if shots is None else shots
     if not modes or not shots:
         raise ReidbenchError("--modes and --shots each need at least one value")
     for mode in modes:
@@ -96,7 +110,7 @@ def settings_for(modes: tuple[str, ...], shots: tuple[str, ...]) -> list[Setting
     for shot in shots:
         if shot not in SHOTS:
             raise ReidbenchError(f"unknown shots '{shot}' (known: {', '.join(SHOTS)})")
-    return [Setting(m, s) for m in dict.fromkeys(modes) for s in dict.fromkeys(shots)]
+    return [protocol.setting(f"{m}-{s}") for m in dict.fromkeys(modes) for s in dict.fromkeys(shots)]
 
 
 def expand_methods(names: list[str]) -> list[str]:
@@ -139,14 +153,20 @@ def run(opts: RunOptions) -> list[Path]:
     """Run every method of ``opts`` with every seed and return the result files written."""
     shipped = {} if opts.defaults or opts.data is not None else shipped_tuning(opts.dataset or DEFAULT_DATASET)
     methods = resolve_methods(opts.methods, opts.overrides, {**shipped, **opts.tuned})
-    protocol = get_protocol(opts.protocol)
-    settings = settings_for(opts.modes, opts.shots)
-    protocol.check_trials(opts.trials)
     seeds = tuple(dict.fromkeys(opts.seeds))
     if not seeds or min(seeds) < 0:
         raise ReidbenchError(f"--seeds must be non-negative integers, got {','.join(map(str, opts.seeds)) or 'none'}")
     check_device_name(opts.device)
+    if not 1 <= opts.trials <= MAX_TRIALS:
+        raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {opts.trials}")
+    early = opts.protocol or (DEFAULT_PROTOCOLS[named_layout(opts.dataset or DEFAULT_DATASET)] if opts.data is None
+                              else None)
+    if early is not None:  # checked before the dataset is read (or generated)
+        settings_for(get_protocol(early), opts.settings, opts.modes, opts.shots)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
+    protocol = protocol_for(data, opts.protocol)
+    settings = settings_for(protocol, opts.settings, opts.modes, opts.shots)
+    protocol.check_trials(opts.trials)
     check_shipped(shipped, data)
     results_dir = ensure_writable(opts.results or default_results_dir(data.name))
     cache = Path(opts.cache or cache_home() / "cache")
@@ -157,10 +177,13 @@ def run(opts: RunOptions) -> list[Path]:
         return _submit(opts, jobs, results_dir)
     device = resolve_device(opts.device)
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
+    if data.splits_per_trial:
+        say(f"{data.name}: each of the {opts.trials} trials is its own train/test split: "
+            "learned methods are trained once per trial")
     written = []
     for i, (m, seed) in enumerate(jobs, 1):
         say(f"[{i}/{len(jobs)}] {m.spec.name}" + (f", seed {seed}" if len(seeds) > 1 or seed else ""))
-        payload, artifacts = run_method(m, seed, data, protocol, galleries, opts, device, cache)
+        payload, artifacts = run_method(m, seed, data, protocol, settings, galleries, opts, device, cache)
         if payload is not None:
             written.append(_write(results_dir, payload, artifacts))
     return written
@@ -187,63 +210,68 @@ def _submit(opts: RunOptions, jobs: list[tuple[MethodRun, int]], results_dir: Pa
     return written
 
 
-def run_method(m: MethodRun, seed: int, data: SysuDataset, protocol: Protocol,
+def protocol_for(data: Dataset, name: str | None) -> Protocol:
+    """The named protocol (which must fit the dataset's layout), or the layout's default."""
+    protocol = get_protocol(name or DEFAULT_PROTOCOLS.get(data.kind, data.kind))
+    protocol.check_dataset(data)
+    return protocol
+
+
+def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, settings: list[Setting],
                galleries: dict[str, Galleries], opts: RunOptions, device: str,
                cache: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
-    """Fit, embed and evaluate one method with one seed; (None, {}) on non-zero ranks of a distributed run."""
+    """Fit, embed and evaluate one method with one seed; (None, {}) on non-zero ranks of a distributed run.
+
+    On a dataset whose trials are separate splits the method is trained once per trial.
+    """
     spec = m.spec
-    method = spec.factory(m.config)
-    resolved = method.resolved_config(device)
+    resolved = spec.factory(m.config).resolved_config(device)
     key = _digest({"method": spec.name, "config": resolved, "seed": seed})
-    ctx = RunContext(seed=seed, device=device, cache_dir=cache,
-                     work_dir=cache / "work" / f"{spec.name}-{key}-{data.fingerprint}",
-                     dataset_fingerprint=data.fingerprint, progress=opts.progress, resume=opts.resume)
+    groups = [[t] for t in range(opts.trials)] if data.splits_per_trial else [list(range(opts.trials))]
     seed_everything(seed)
-    probes, pool = protocol.probes(data), protocol.pool(data)
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"fit_s": 0.0, "embed_s": 0.0, "eval_s": 0.0}
     start = time.perf_counter()
-    emb_path = cache / "embeddings" / f"{spec.name}-{key}-{data.fingerprint}.npz"
-    # The embeddings file holds probes then pool rows, in protocol order.
-    if emb_path.exists():
-        stored = np.load(emb_path)
-        feats, extra = stored["features"], json.loads(str(stored["provenance"]))
-        timings["cached_embeddings"] = 1.0
-        say(f"{spec.name}: embeddings of this config and seed are cached; evaluating only")
-    else:
-        say(f"{spec.name}: fitting on {len(data.ids('train'))} training identities")
-        method.fit(data.train, data.val, ctx)
-        timings["fit_s"] = time.perf_counter() - start
-        t0 = time.perf_counter()
-        feats = np.asarray(method.embed(concat(probes, pool), ctx))
-        timings["embed_s"] = time.perf_counter() - t0
-        extra = method.provenance()
-        _check_features(feats, len(probes) + len(pool), spec.name)
-        if not _is_rank_zero():
+    metrics: dict[str, list] = {s.key: [] for s in settings}
+    digests, ranks, provenance_of, artifacts, local = [], {}, {}, {}, {}
+    for group in groups:
+        trial = group[0]
+        tag = f"{spec.name}-{key}-{data.fingerprint}" + (f"-trial{trial}" if data.splits_per_trial else "")
+        ctx = RunContext(seed=seed, device=device, cache_dir=cache, work_dir=cache / "work" / tag,
+                         dataset_fingerprint=data.fingerprint, progress=opts.progress, resume=opts.resume)
+        method = spec.factory(m.config)
+        images = protocol.evaluation_set(data, trial)
+        feats, extra = _embeddings(method, data, trial, images, ctx, cache / "embeddings" / f"{tag}.npz",
+                                   timings, spec.name)
+        if feats is None:
             return None, {}
-        emb_path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(emb_path) as fh:
-            np.savez(fh, features=feats, provenance=json.dumps(extra, default=str))
-    if not _is_rank_zero():
-        return None, {}
-    t0 = time.perf_counter()
-    q, g = feats[: len(probes)], feats[len(probes):]
-    summaries = evaluate_settings(q, g, probes, pool, galleries, method.distance)
-    feats_digest = hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16]
+        t0 = time.perf_counter()
+        plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
+                for s in settings}
+        for k, ms in evaluate_plan(feats, images, plan, method.distance, protocol.cmc,
+                                   protocol.locations(data)).items():
+            metrics[k] += ms
+        digests.append(hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16])
+        if RETRIEVAL_TRIAL in group:
+            ranks = {s.key: encode_ranks(top_matches(feats, images, protocol.probes(data, s, RETRIEVAL_TRIAL),
+                                                     galleries[s.key].indices[RETRIEVAL_TRIAL], method.distance,
+                                                     protocol.locations(data))) for s in settings}
+            provenance_of, artifacts = extra, method.artifacts(ctx)
+            local = {"embeddings": str(cache / "embeddings" / f"{tag}.npz"), "work_dir": str(ctx.work_dir)}
+        timings["eval_s"] += time.perf_counter() - t0
+    summaries = {k: summarise(ms, galleries[k]) for k, ms in metrics.items()}
     for summary in summaries.values():
-        summary["embeddings_digest"] = feats_digest  # which embeddings scored it, when a file merges runs
-    ranks = {k: encode_ranks(top_matches(q, g, probes, pool, gal.indices[RETRIEVAL_TRIAL], method.distance))
-             for k, gal in galleries.items()}
-    timings["eval_s"] = time.perf_counter() - t0
+        summary["embeddings_digest"] = ",".join(digests)  # which embeddings scored it, when a file merges runs
     timings["total_s"] = time.perf_counter() - start
     payload = {
         "schema": SCHEMA,
         "id": result_id(spec.name, resolved, seed, protocol.name, opts.trials, data.fingerprint),
         "method": {"name": spec.name, "label": spec.label, "family": spec.family,
-                   "reference": spec.reference, "source": spec.source, "config": method.config,
+                   "reference": spec.reference, "source": spec.source, "config": m.config,
                    "resolved": resolved, "origin": m.origin, "changed": m.origin["manual"],
-                   "tags": method.tags(resolved) + (["val-tuned"] if m.origin["base"] else [])},
+                   "tags": spec.factory(m.config).tags(resolved) + (["val-tuned"] if m.origin["base"] else [])},
         "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
-                     "trials": opts.trials},
+                     "trials": opts.trials, "cmc": protocol.cmc,
+                     "models": "one per trial" if data.splits_per_trial else "one for all trials"},
         "dataset": dataset_record(data),
         "settings": summaries,
         "seed": seed,
@@ -252,11 +280,40 @@ def run_method(m: MethodRun, seed: int, data: SysuDataset, protocol: Protocol,
         "git": provenance.git_state(),
         "timings": timings,
         "created": provenance.now(),
-        "method_provenance": extra,
+        "method_provenance": provenance_of,
         "retrieval": {"trial": RETRIEVAL_TRIAL, "top_k": TOP_K, "ranks": ranks},
-        "artifacts": {"local": {"embeddings": str(emb_path), "work_dir": str(ctx.work_dir)}},
+        "artifacts": {"local": local},
     }
-    return payload, method.artifacts(ctx)
+    return payload, artifacts
+
+
+def _embeddings(method: Any, data: Dataset, trial: int, images: Any, ctx: RunContext, path: Path,
+                timings: dict[str, float], name: str) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The evaluation set's features from the cache, or fitted on the trial's split and embedded.
+
+    (None, {}) on non-zero ranks of a distributed run, which do not evaluate.
+    """
+    if path.exists():
+        stored = np.load(path)
+        say(f"{name}: embeddings of this config and seed are cached; evaluating only")
+        return stored["features"], json.loads(str(stored["provenance"]))
+    split = data.split(trial)
+    say(f"{name}: fitting on {len(np.unique(split.train.pids))} training identities"
+        + (f" (trial {trial + 1})" if data.splits_per_trial else ""))
+    t0 = time.perf_counter()
+    method.fit(split.train, split.val, ctx)
+    t1 = time.perf_counter()
+    feats = np.asarray(method.embed(images, ctx))
+    timings["fit_s"] += t1 - t0
+    timings["embed_s"] += time.perf_counter() - t1
+    extra = method.provenance()
+    _check_features(feats, len(images), name)
+    if not _is_rank_zero():
+        return None, {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as fh:
+        np.savez(fh, features=feats, provenance=json.dumps(extra, default=str))
+    return feats, extra
 
 
 def _write(results_dir: Path, payload: dict[str, Any], artifacts: dict[str, Path]) -> Path:

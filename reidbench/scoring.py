@@ -1,30 +1,50 @@
 """From embeddings to what a result file stores: per-setting metrics and top-k retrievals.
 
 Shared by the runner and ``reidbench eval``, so a method's run and the same
-features evaluated from a file give identical numbers.
+features evaluated from a file give identical numbers. A protocol's plan says, per
+setting and trial, which rows of the evaluation set are probes and which form the
+gallery; settings and trials that share their probes share one distance matrix.
 """
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from reidbench.data.imageset import ImageSet
-from reidbench.evaluation import SYSU_LOCATIONS, Metrics, distance_matrix, evaluate_galleries
+from reidbench.evaluation import Metrics, distance_matrix, evaluate_galleries
 from reidbench.protocols import Galleries
 
 RANKS = (1, 5, 10, 20)
 TOP_K = 10  # retrievals stored per probe, for `reidbench show` and reports
 RETRIEVAL_TRIAL = 0  # the trial (0-based) whose gallery the stored retrievals search
+STORED_CMC_RANKS = 100  # CMC curves kept in a result (image-level curves run to the gallery's size)
+
+Plan = dict[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]  # setting -> (probe rows, gallery rows) per trial
 
 
-def evaluate_settings(q: np.ndarray, g: np.ndarray, probes: ImageSet, pool: ImageSet,
-                      galleries: dict[str, Galleries], metric: str) -> dict[str, dict[str, Any]]:
-    """Every trial of every setting in one call (pool distances computed once), summarised per setting."""
-    flat = [idx for gal in galleries.values() for idx in gal.indices]
-    metrics = iter(evaluate_galleries(q, g, probes.pids, probes.cams, pool.pids, pool.cams, flat, metric=metric))
-    return {key: summarise([next(metrics) for _ in gal.indices], gal) for key, gal in galleries.items()}
+def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str, cmc: str,
+                  locations: Mapping[int, int]) -> dict[str, list[Metrics]]:
+    """Metrics of every trial of every setting; each probe set's distances are computed once."""
+    groups: dict[bytes, list[tuple[str, int, np.ndarray]]] = {}
+    probe_rows: dict[bytes, np.ndarray] = {}
+    for key, (probes, galleries) in plan.items():
+        for t, (rows, gallery) in enumerate(zip(probes, galleries)):
+            tag = np.asarray(rows, np.int64).tobytes()
+            probe_rows[tag] = np.asarray(rows, np.int64)
+            groups.setdefault(tag, []).append((key, t, np.asarray(gallery, np.int64)))
+    out: dict[str, dict[int, Metrics]] = {key: {} for key in plan}
+    for tag, members in groups.items():
+        rows = probe_rows[tag]
+        union, inverse = np.unique(np.concatenate([g for _, _, g in members]), return_inverse=True)
+        starts = np.cumsum([0] + [len(g) for _, _, g in members])
+        galleries = [inverse[starts[i]:starts[i + 1]] for i in range(len(members))]
+        metrics = evaluate_galleries(feats[rows], feats[union], images.pids[rows], images.cams[rows],
+                                     images.pids[union], images.cams[union], galleries, metric, locations, cmc)
+        for (key, t, _), m in zip(members, metrics):
+            out[key][t] = m
+    return {key: [by_trial[t] for t in sorted(by_trial)] for key, by_trial in out.items()}
 
 
 def summarise(trials: list[Metrics], galleries: Galleries) -> dict[str, Any]:
@@ -32,16 +52,18 @@ def summarise(trials: list[Metrics], galleries: Galleries) -> dict[str, Any]:
     rows = [metrics_row(m) for m in trials]
     keys = list(rows[0])
     table = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
+    curves = [m.cmc[:STORED_CMC_RANKS] for m in trials]
+    length = min(len(c) for c in curves)
     return {
         "mean": dict(zip(keys, table.mean(0).tolist())),
         "std": dict(zip(keys, table.std(0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(keys))),
         "trials": rows,
         "num_valid_probes": trials[0].num_valid,
-        "gallery_size": [int(len(g)) for g in galleries.indices],
+        "gallery_size": [int(len(g)) for g in galleries.indices[:len(trials)]],
         "gallery_source": galleries.source,
         "gallery_note": galleries.note,
-        "cmc_mean": (np.mean([m.cmc for m in trials], axis=0) * 100).tolist(),
-        "cmc_trials": [(m.cmc * 100).tolist() for m in trials],  # for spread bands in figures
+        "cmc_mean": (np.mean([c[:length] for c in curves], axis=0) * 100).tolist(),
+        "cmc_trials": [(c * 100).tolist() for c in curves],  # for spread bands in figures
     }
 
 
@@ -51,24 +73,25 @@ def metrics_row(m: Metrics) -> dict[str, float]:
     return row
 
 
-def allowed(q_cam: int, g_cams: np.ndarray) -> np.ndarray:
-    """Gallery images not at the query camera's location (cam 3 skips cam 2), as scored."""
-    g_locs = np.array([SYSU_LOCATIONS[int(c)] for c in g_cams])
-    return g_locs != SYSU_LOCATIONS[int(q_cam)]
+def allowed(q_cam: int, g_cams: np.ndarray, locations: Mapping[int, int]) -> np.ndarray:
+    """Gallery images not at the query camera's place (SYSU: cam 3 skips cam 2), as scored."""
+    place = lambda c: locations.get(int(c), int(c))  # noqa: E731
+    return np.array([place(c) for c in g_cams]) != place(q_cam)
 
 
-def top_matches(q: np.ndarray, g: np.ndarray, probes: ImageSet, pool: ImageSet, gallery: np.ndarray,
-                metric: str, k: int = TOP_K) -> np.ndarray:
-    """Probes x k pool rows, best first, of one trial's gallery; -1 past its allowed images.
+def top_matches(feats: np.ndarray, images: ImageSet, probes: np.ndarray, gallery: np.ndarray, metric: str,
+                locations: Mapping[int, int], k: int = TOP_K) -> np.ndarray:
+    """Probes x k rows of ``images``, best first, of one gallery; -1 past its allowed images.
 
-    Same location rule and stable order of distances (ties keep gallery order) as the scores.
+    Same place rule and stable order of distances (ties keep gallery order) as the scores.
     """
     gallery = np.asarray(gallery, np.int64)
-    dist = distance_matrix(q, g[gallery], metric)
+    probes = np.asarray(probes, np.int64)
+    dist = distance_matrix(feats[probes], feats[gallery], metric)
     out = np.full((len(probes), k), -1, np.int64)
-    for cam in np.unique(probes.cams):
-        rows = np.flatnonzero(probes.cams == cam)
-        keep = np.flatnonzero(allowed(cam, pool.cams[gallery]))
+    for cam in np.unique(images.cams[probes]):
+        rows = np.flatnonzero(images.cams[probes] == cam)
+        keep = np.flatnonzero(allowed(cam, images.cams[gallery], locations))
         order = keep[np.argsort(dist[np.ix_(rows, keep)], axis=1, kind="stable")[:, :k]]
         out[rows, : order.shape[1]] = gallery[order]
     return out

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from reidbench.errors import ReidbenchError
-from reidbench.report import SETTINGS
+from reidbench.report import table_settings
 from reidbench.selection import Row, default_row
 
 NOT_SUPPORTED = "(n.s.)"
@@ -70,10 +70,9 @@ def baseline_columns(rows: list[Row], baseline: str, metrics: Sequence[str] = ("
         base = default_row(rows, baseline)
     except ReidbenchError as exc:
         raise ReidbenchError(f"--baseline {baseline}: {exc}") from None
-    columns = pd.MultiIndex.from_tuples([(f"{mode} {shots}", f"Δ{m} vs {base.label}")
-                                         for _, mode, shots in SETTINGS for m in metrics])
-    cells = [[_cell(row, base, key, m, confidence) for key, _, _ in SETTINGS for m in metrics]
-             for row in rows]
+    settings = table_settings(rows)
+    columns = pd.MultiIndex.from_tuples([(s.group, f"Δ{m} vs {base.label}") for s in settings for m in metrics])
+    cells = [[_cell(row, base, s.key, m, confidence) for s in settings for m in metrics] for row in rows]
     return pd.DataFrame(cells, index=[row.label for row in rows], columns=columns)
 
 

@@ -29,7 +29,8 @@ def test_run_writes_a_result_with_provenance(run_dir, tiny):
     assert set(payload["settings"]) == {"all-single", "all-multi", "indoor-single", "indoor-multi"}
     s = payload["settings"]["all-single"]
     assert len(s["trials"]) == 10 and s["gallery_source"] == "seeded_rand_perm"
-    assert s["num_valid_probes"] == len(get_protocol("sysu").probes(tiny))
+    sysu = get_protocol("sysu")
+    assert s["num_valid_probes"] == len(sysu.probes(tiny, sysu.setting("all-single")))
     assert 0 < s["mean"]["mAP"] <= 100 and s["std"]["r1"] >= 0
     for key in ("seed", "versions", "git", "device", "timings", "created"):
         assert key in payload
@@ -68,7 +69,7 @@ def test_eval_own_features_agrees_with_the_run(run_dir, tiny, tmp_path, capsys):
     payload = json.loads(result_file(run_dir, "hog_euclidean").read_text())
     feats = np.load(payload["artifacts"]["local"]["embeddings"])["features"]
     sysu = get_protocol("sysu")
-    paths = np.array(sysu.probes(tiny).paths + sysu.pool(tiny).paths)
+    paths = np.array(sysu.evaluation_set(tiny).paths)
     order = np.random.default_rng(0).permutation(len(paths))  # row order must not matter
     np.savez(tmp_path / "f.npz", features=feats[order], paths=paths[order])
     assert main(["eval", "--features", str(tmp_path / "f.npz"), "--json"]) == 0
@@ -199,7 +200,7 @@ def test_eval_agw_warns_when_test_images_are_missing(run_dir, tiny, tiny_root, t
     payload = json.loads(result_file(run_dir, "hog_euclidean").read_text())
     feats = np.load(payload["artifacts"]["local"]["embeddings"])["features"]
     sysu = get_protocol("sysu")
-    paths = np.array(sysu.probes(tiny).paths + sysu.pool(tiny).paths)
+    paths = np.array(sysu.evaluation_set(tiny).paths)
     np.savez(tmp_path / "all.npz", features=feats, paths=paths)
     keep = np.arange(len(paths)) != len(paths) - 1  # drop one gallery image
     np.savez(tmp_path / "some.npz", features=feats[keep], paths=paths[keep])

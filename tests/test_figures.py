@@ -18,7 +18,7 @@ from reidbench.errors import ReidbenchError
 from reidbench.figures import cmc, losses, retrieval
 from reidbench.figures.html_report import build_report
 from reidbench.methods.base import Method
-from reidbench.protocols import Setting, get_protocol
+from reidbench.protocols import get_protocol
 from reidbench.report import context_text
 from reidbench.runner import RunOptions, run
 from reidbench.selection import select_rows
@@ -175,14 +175,15 @@ def test_loss_log_without_discriminator_columns(tmp_path, capsys):
 
 
 # ------------------------------------------------------------ retrieval
-def _independent_top_k(tiny, result: dict, setting: Setting, trial: int, query: int, k: int) -> list[int]:
-    """Pool rows of the top-k, recomputed from the embeddings file with plain numpy."""
+def _independent_top_k(tiny, result: dict, key: str, trial: int, query: int, k: int) -> list[int]:
+    """Evaluation-set rows of the top-k, recomputed from the embeddings file with plain numpy."""
     sysu = get_protocol("sysu")
-    probes, pool = sysu.probes(tiny), sysu.pool(tiny)
+    pool = sysu.evaluation_set(tiny)
+    probe_rows = sysu.probes(tiny, sysu.setting(key))
     feats = np.load(result["artifacts"]["local"]["embeddings"])["features"].astype(np.float64)
-    q, g = feats[query], feats[len(probes):]
-    gallery = sysu.galleries(tiny, setting, 10).indices[trial]
-    if probes.cams[query] == 3:  # cam 3 (IR) and cam 2 (RGB) are the same room
+    q, g = feats[probe_rows[query]], feats
+    gallery = sysu.galleries(tiny, sysu.setting(key), 10).indices[trial]
+    if pool.cams[probe_rows[query]] == 3:  # cam 3 (IR) and cam 2 (RGB) are the same room
         gallery = gallery[pool.cams[gallery] != 2]
     dist = np.linalg.norm(g[gallery] - q, axis=1)
     return [int(gallery[i]) for i in sorted(range(len(gallery)), key=lambda i: (dist[i], i))[:k]]
@@ -197,9 +198,8 @@ def test_stored_retrievals_equal_an_independent_ranking(results_dir, tiny, setti
     queries = np.arange(len(view.probes))
     rows = retrieval.retrieve(view, queries, 10)
     assert any(view.probes.cams[r.query] == 3 for r in rows)
-    mode, shots = setting.split("-")
     for r in rows:
-        expected = _independent_top_k(tiny, result, Setting(mode, shots), 0, r.query, 10)
+        expected = _independent_top_k(tiny, result, setting, 0, r.query, 10)
         assert r.ranked.tolist() == expected
         assert r.matches.tolist() == [view.pool.pids[i] == view.probes.pids[r.query] for i in expected]
         if view.probes.cams[r.query] == 3:

@@ -17,7 +17,8 @@ PACKAGES = {"reidbench": "reidbench", "methods": "reidbench.methods", "protocols
 # layer -> (its modules, what they must not import)
 RULES = {
     "core": (lambda m: m.startswith("reidbench.") and not m.startswith(
-        ("reidbench.figures", "reidbench.commands", "reidbench.methods", "reidbench.protocols")) and m != "reidbench.cli",
+        ("reidbench.figures", "reidbench.commands", "reidbench.methods", "reidbench.protocols"))
+             and m not in ("reidbench.cli", "reidbench.__main__"),
              ("reidbench.figures", "reidbench.commands", "reidbench.cli", "reidbench.methods.handcrafted",
               "reidbench.methods.deep")),
     "protocols": (lambda m: m.startswith("reidbench.protocols"),

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from reidbench.evaluation import evaluate_galleries
-from reidbench.protocols import ALL_SETTINGS, Setting, get_protocol
+from reidbench.data.imageset import VISIBLE
+from reidbench.protocols import ALL_SETTINGS, get_protocol, sysu_setting as Setting
 from reidbench.protocols.sysu import OFFICIAL, SEEDED, official_table, seeded_table
 from reidbench.errors import ReidbenchError
 
@@ -14,9 +15,10 @@ EXPECTED = {"all-single": 301, "all-multi": 3010, "indoor-single": 112, "indoor-
 
 def test_official_sizes_on_the_full_layout(full_layout):
     sysu = get_protocol("sysu")
-    probes, pool = sysu.probes(full_layout), sysu.pool(full_layout)
+    pool = sysu.evaluation_set(full_layout)
+    probes = pool.subset(sysu.probes(full_layout, ALL_SETTINGS[0]))
     assert len(probes) == 3803 and set(probes.cams) == {3, 6}
-    assert len(pool) == 6775
+    assert int((pool.modality == VISIBLE).sum()) == 6775
     for setting in ALL_SETTINGS:
         gal = sysu.galleries(full_layout, setting, 10)
         assert gal.source == OFFICIAL
@@ -26,7 +28,8 @@ def test_official_sizes_on_the_full_layout(full_layout):
 
 def test_valid_probe_counts(full_layout):
     sysu = get_protocol("sysu")
-    probes, pool = sysu.probes(full_layout), sysu.pool(full_layout)
+    pool = sysu.evaluation_set(full_layout)
+    probes = pool.subset(sysu.probes(full_layout, ALL_SETTINGS[0]))
     rng = np.random.default_rng(0)
     q, g = rng.normal(size=(len(probes), 4)), rng.normal(size=(len(pool), 4))
     for mode, valid in (("all", 3803), ("indoor", 2208)):
@@ -37,7 +40,7 @@ def test_valid_probe_counts(full_layout):
 
 def test_trial_i_is_row_i_plus_one_of_the_official_table(full_layout):
     sysu = get_protocol("sysu")
-    pool = sysu.pool(full_layout)
+    pool = sysu.evaluation_set(full_layout)
     gal = sysu.galleries(full_layout, Setting("all", "single"), 10)
     table = official_table()
     first_pid = full_layout.ids("test")[0]  # camera 1 comes first, then ascending IDs
@@ -60,7 +63,7 @@ def test_small_datasets_get_a_labelled_seeded_table(tiny):
 
 def test_agw_mode_is_seeded_and_id_major(full_layout):
     agw = get_protocol("sysu-agw")
-    pool = agw.pool(full_layout)
+    pool = agw.evaluation_set(full_layout)
     gal = agw.galleries(full_layout, Setting("all", "single"), 10)
     assert gal.source == "agw_seeded" and len(gal.indices[0]) == 301
     pids = pool.pids[gal.indices[0]]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from reidbench.atomic import atomic_open, ensure_writable
-from reidbench.data.imageset import ImageSet
+from reidbench.data.imageset import CameraFacts, image_set
 from reidbench.errors import ReidbenchError
 from reidbench.methods.handcrafted.methods import DESCRIPTORS
 
@@ -38,7 +38,8 @@ def export_features(descriptor: str, images: Path, out: Path, resize: str = "bic
     if descriptor not in DESCRIPTORS:
         raise ReidbenchError(f"unknown descriptor '{descriptor}' (known: {', '.join(DESCRIPTORS)})")
     paths = list_images(Path(images))
-    listing = ImageSet(Path(images), tuple(paths), np.zeros(len(paths), np.int64), np.zeros(len(paths), np.int64))
+    zeros = np.zeros(len(paths), np.int64)  # a plain folder: no identities, cameras or modalities
+    listing = image_set(Path(images), paths, zeros, zeros, zeros, CameraFacts(location={}, modality={}))
     feats = DESCRIPTORS[descriptor].compute(listing, resize, progress, dtype=np.float64)
     out = Path(out)
     ensure_writable(out.parent if str(out.parent) else Path("."))

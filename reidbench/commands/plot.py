@@ -6,10 +6,9 @@ from pathlib import Path
 
 from reidbench.commands.common import Parser, csv, report_written
 from reidbench.errors import ReidbenchError
-from reidbench.protocols.settings import ALL_SETTINGS
+from reidbench.protocols import setting_keys
 from reidbench.store import DEFAULT_RESULTS
 
-SETTINGS = [s.key for s in ALL_SETTINGS]
 MANY = 10  # more rows than this: plot the best by rank-1 unless --methods names them
 
 
@@ -20,7 +19,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder")
     c.add_argument("--methods", type=csv, help=f"comma-separated method names (default: the table's rows, "
                                                f"the {MANY} best by rank-1 when there are more)")
-    c.add_argument("--setting", default="all-single", choices=SETTINGS, help="search mode and shots")
+    c.add_argument("--setting", default="all-single", choices=setting_keys(), help="search mode and shots")
     c.add_argument("--max-rank", type=int, default=20, help="last rank plotted")
     c.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
     c.add_argument("--out", type=Path, help="file stem; writes STEM.png and STEM.pdf "

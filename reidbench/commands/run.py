@@ -15,9 +15,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--methods", type=csv, help="comma-separated method names (see `list`), or a group: "
                                                  "table1, handcrafted, deep, all (required without --config)")
     add_dataset(run)
-    run.add_argument("--protocol", help="sysu (official; the default) or sysu-agw")
-    run.add_argument("--modes", type=csv, help="comma-separated: all, indoor (default: both)")
-    run.add_argument("--shots", type=csv, help="comma-separated: single, multi (default: both)")
+    run.add_argument("--protocol", help="default: the dataset's own (sysu for SYSU-MM01; sysu-agw: the AGW lineage)")
+    run.add_argument("--settings", type=csv, help="comma-separated setting keys of the protocol (default: all of them)")
+    run.add_argument("--modes", type=csv, help="SYSU-MM01: all, indoor (default: both)")
+    run.add_argument("--shots", type=csv, help="SYSU-MM01: single, multi (default: both)")
     run.add_argument("--trials", type=int, help="gallery trials, 1-10 (default: 10)")
     run.add_argument("--seeds", "--seed", dest="seeds", type=ints,
                      help="training seed(s), e.g. 0 or 0,1,2: one result per seed, one table row (default: 0)")
@@ -53,10 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     manual = {m: v for m, v in cfg.overrides.items() if m not in tuned}
     cli = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
     overrides = {m: {**manual.get(m, {}), **cli.get(m, {})} for m in methods}
-    protocol = pick(args.protocol, "protocol", "sysu")
+    protocol = pick(args.protocol, "protocol", None)
+    as_tuple = lambda v: None if v is None else tuple(v)  # noqa: E731
     opts = RunOptions(methods=methods, data=data, dataset=dataset, protocol=protocol,
-                      modes=tuple(pick(args.modes, "modes", ["all", "indoor"])),
-                      shots=tuple(pick(args.shots, "shots", ["single", "multi"])),
+                      settings=as_tuple(pick(args.settings, "settings", None)),
+                      modes=as_tuple(pick(args.modes, "modes", None)), shots=as_tuple(pick(args.shots, "shots", None)),
                       trials=pick(args.trials, "trials", 10), seeds=tuple(pick(args.seeds, "seeds", [0])),
                       device=pick(args.device, "device", "auto"), results=args.results, cache=args.cache,
                       overrides=overrides, tuned=tuned, defaults=args.defaults,
@@ -64,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     written = run(opts)
     if written:
         results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
-        rows = select_rows(results, protocol, variants="all")
+        rows = select_rows(results, results[0]["protocol"]["name"], variants="all")
         print()
         print(render(build_table(rows), "markdown", caption_for(rows)))
         print()

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from reidbench.commands.common import report_written
-from reidbench.protocols.settings import ALL_SETTINGS
+from reidbench.protocols import setting_keys
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("run", type=Path, help="a result JSON")
     sh.add_argument("--queries", type=int, default=5, help="IR queries shown")
     sh.add_argument("--top-k", type=int, default=10, help="at most the 10 retrievals a result stores")
-    sh.add_argument("--setting", default="all-single", choices=[s.key for s in ALL_SETTINGS],
+    sh.add_argument("--setting", default="all-single", choices=setting_keys(),
                     help="search mode and shots")
     sh.add_argument("--seed", type=int, default=0, help="seed drawing the queries")
     sh.add_argument("--data", type=Path, help="dataset root, if it moved since the run")

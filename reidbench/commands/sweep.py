@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from reidbench.commands.common import add_dataset, add_launcher, add_progress, csv, launcher_from, report_written
-from reidbench.protocols.settings import ALL_SETTINGS
+from reidbench.protocols import setting_keys
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--seed", type=int, default=0, help="training seed")
     sw.add_argument("--devices", type=csv, default=[], help="e.g. cuda:0,cuda:1, given to points round-robin")
     sw.add_argument("--cache", type=Path, help="cache folder (default: the user cache folder)")
-    sw.add_argument("--setting", choices=[s.key for s in ALL_SETTINGS],
+    sw.add_argument("--setting", choices=setting_keys(),
                     help="plot one setting (default: one panel per setting)")
     sw.add_argument("--out", type=Path, help="sweep folder (default: sweeps/METHOD-KEY[-val])")
     add_launcher(sw, "point")

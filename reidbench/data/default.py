@@ -23,6 +23,13 @@ def cache_home() -> Path:
     return platformdirs.user_cache_path("reidbench", appauthor=False)
 
 
+def named_layout(name: str) -> str:
+    """The layout (Dataset.kind) of a named dataset, known without generating it."""
+    if name not in DATASETS:
+        raise ReidbenchError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)}; or use --data ROOT)")
+    return "sysu"
+
+
 def is_named(data: SysuDataset) -> bool:
     """True for a built-in dataset that any machine regenerates, byte for byte, from its name."""
     return data.name in DATASETS and data.root.parent == cache_home() / "datasets"

@@ -17,7 +17,7 @@ from reidbench.errors import ReidbenchError
 def dataset_record(data: SysuDataset) -> dict[str, Any]:
     """What a result says about its data."""
     return {"name": data.name, "named": is_named(data), "root": str(data.root), "fingerprint": data.fingerprint,
-            "num_images": data.num_images, "ids": {k: len(v) for k, v in data.splits.items()},
+            "num_images": data.num_images, "ids": data.id_counts(), "layout": data.kind,
             "synthetic": data.synthetic}
 
 

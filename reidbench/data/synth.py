@@ -76,7 +76,7 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from reidbench.data.imageset import IR_CAMS, RGB_CAMS
+from reidbench.data.sysu import IR_CAMS, RGB_CAMS
 from reidbench.data.portable import exp_neg, gaussian_blur, positive_half_wave
 from reidbench.data.presets import PRESETS, Preset
 from reidbench.errors import ReidbenchError

@@ -7,29 +7,38 @@ what is missing, before any work is done.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
-from reidbench.data.imageset import IR_CAMS, RGB_CAMS, ImageSet
+from reidbench.data.dataset import Dataset, Split
+from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
 CAMERAS = (1, 2, 3, 4, 5, 6)
+RGB_CAMS = (1, 2, 4, 5)
+IR_CAMS = (3, 6)
+# SYSU-MM01's cameras: 1 indoor room 1, 2 (RGB) and 3 (IR) indoor room 2, 4 outdoor gate, 5 outdoor
+# garden, 6 (IR) outdoor passage. The one home of these facts.
+SYSU_CAMERAS = CameraFacts(location={1: 1, 2: 2, 3: 2, 4: 4, 5: 5, 6: 6},
+                           modality={c: INFRARED if c in IR_CAMS else VISIBLE for c in CAMERAS},
+                           names={1: "indoor room 1", 2: "indoor room 2", 3: "indoor room 2 (IR)",
+                                  4: "outdoor gate", 5: "outdoor garden", 6: "outdoor passage (IR)"})
+INDOOR_CAMS = (1, 2, 3)
 SPLITS = ("train", "val", "test")
 _PID_DIR = re.compile(r"^\d{4}$")
 _IMAGE = re.compile(r"^\d{4}\.jpg$")
 
 
 @dataclass(frozen=True, eq=False)
-class SysuDataset:
+class SysuDataset(Dataset):
     """A validated SYSU-MM01-layout dataset: file lists per (camera, ID) and the split."""
+
+    kind = "sysu"
+    cameras = SYSU_CAMERAS
 
     root: Path
     files: dict[tuple[int, int], tuple[str, ...]]
@@ -45,45 +54,19 @@ class SysuDataset:
 
     def images(self, pids: Iterable[int], cams: Iterable[int] = CAMERAS) -> ImageSet:
         """Images of ``pids`` in ``cams``: camera-major, then ID, then sorted file order."""
-        wanted = sorted(set(pids))
-        paths: list[str] = []
-        pid_col: list[int] = []
-        cam_col: list[int] = []
-        for cam in sorted(cams):
-            for pid in wanted:
-                names = self.files.get((cam, pid), ())
-                paths.extend(names)
-                pid_col.extend([pid] * len(names))
-                cam_col.extend([cam] * len(names))
-        return ImageSet(self.root, tuple(paths), np.asarray(pid_col, dtype=np.int64),
-                        np.asarray(cam_col, dtype=np.int64))
+        rows = [(rel, pid, cam) for cam in sorted(cams) for pid in sorted(set(pids))
+                for rel in self.files.get((cam, pid), ())]
+        return image_set(self.root, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                         [SYSU_CAMERAS.modality[r[2]] for r in rows], SYSU_CAMERAS)
 
-    @property
-    def train(self) -> ImageSet:
-        return self.images(self.splits["train"])
+    def split(self, trial: int = 0) -> Split:
+        return Split(*(self.images(self.splits[part]) for part in SPLITS))
 
-    @property
-    def val(self) -> ImageSet:
-        return self.images(self.splits["val"])
+    def listing(self) -> list[str]:
+        return sorted(rel for names in self.files.values() for rel in names)
 
-    @property
-    def test(self) -> ImageSet:
-        return self.images(self.splits["test"])
-
-    @property
-    def num_images(self) -> int:
-        return sum(len(v) for v in self.files.values())
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """Hash of the listing, file sizes and split lists: a cache key for features."""
-        h = hashlib.sha256()
-        for split in SPLITS:
-            h.update(f"{split}:{','.join(map(str, self.splits[split]))}\n".encode())
-        for key in sorted(self.files):
-            for rel in self.files[key]:
-                h.update(f"{rel}:{(self.root / rel).stat().st_size}\n".encode())
-        return h.hexdigest()[:16]
+    def split_definition(self) -> str:
+        return "\n".join(f"{part}:{','.join(map(str, self.splits[part]))}" for part in SPLITS)
 
 
 def parse_id_list(path: Path) -> tuple[int, ...]:

@@ -15,15 +15,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from reidbench.data.images import decoded
-from reidbench.data.sysu import SPLITS, SysuDataset
+from reidbench.data.dataset import PARTS, Dataset
 
 
-def check_images(data: SysuDataset, cache_dir: Path, splits: tuple[str, ...] = SPLITS, progress: bool = True) -> int:
+def check_images(data: Dataset, cache_dir: Path, splits: tuple[str, ...] = PARTS, progress: bool = True) -> int:
     """Decode every image of ``splits``; returns how many were decoded (0: known good from an earlier check).
 
     ``reidbench tune`` checks train and val only: it never reads a test image.
     """
-    paths = [p for split in splits for p in data.images(data.ids(split)).paths]
+    paths = data.paths(splits)
     marker = Path(cache_dir) / "validated" / f"{_listing_key(data.root, paths)}.ok"
     if marker.exists():
         return 0

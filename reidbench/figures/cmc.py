@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
-from reidbench.figures.runs import SETTING_LABELS
+from reidbench.protocols import setting_group
 from reidbench.selection import Row
 
 
@@ -85,7 +85,7 @@ def plot_cmc(curves: list[CmcCurve], setting: str, context: str, note: str = "")
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"CMC, {SETTING_LABELS[setting]} (mean of {'/'.join(map(str, trials))} trials)"
+    ax.set_title(f"CMC, {setting_group(setting)} (mean of {'/'.join(map(str, trials))} trials)"
                  + (f"; {note}" if note else "") + "\n" + textwrap.fill(context, 120), fontsize=8)
     return fig
 

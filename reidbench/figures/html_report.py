@@ -14,7 +14,8 @@ from pathlib import Path
 from reidbench.errors import ReidbenchError
 from reidbench.figures import cmc, losses, retrieval
 from reidbench.figures.canvas import png_base64, write_bytes_atomic
-from reidbench.figures.runs import SETTING_LABELS
+from reidbench.protocols import setting_group
+from reidbench.report import table_settings
 from reidbench.report import build_table, caption_for, context_text, render
 from reidbench.selection import Row, default_row, select_rows
 from reidbench.store import load_results
@@ -40,8 +41,8 @@ def build_report(results_dir: Path, out_dir: Path, protocol: str = "sysu", show:
     rows = select_rows(results, protocol)
     context = context_text([row.result for row in rows])
     sections = [Section("Table 1", render(build_table(rows), "html", caption_for(rows)))]
-    sections.append(Section("CMC curves", "".join(_cmc_figure(rows, s, context) for s in SETTING_LABELS
-                                                  if any(s in row.result["settings"] for row in rows))))
+    sections.append(Section("CMC curves", "".join(_cmc_figure(rows, s.key, context) for s in table_settings(rows)
+                                                  if any(s.key in row.result["settings"] for row in rows))))
     loss_figures = "".join(_loss_figure(row) for row in rows)
     sections.append(Section("Training losses (Fig. 4, Fig. 5)",
                             loss_figures or _note("no run in this folder has a loss log (hand-crafted methods "
@@ -55,7 +56,7 @@ def build_report(results_dir: Path, out_dir: Path, protocol: str = "sysu", show:
 def _cmc_figure(rows: list[Row], setting: str, context: str) -> str:
     have = [row for row in rows if setting in row.result["settings"]]
     fig = cmc.plot_cmc([cmc.cmc_curve(row, setting, 20) for row in have], setting, context)
-    return _figure(png_base64(fig), f"CMC, {SETTING_LABELS[setting]}: mean over trials, "
+    return _figure(png_base64(fig), f"CMC, {setting_group(setting)}: mean over trials, "
                                     f"band = min–max over trials. {context}")
 
 
@@ -89,7 +90,7 @@ def _retrieval_figure(row: Row, queries: int, top_k: int, seed: int) -> str:
     except ReidbenchError as exc:
         return _note(f"{row.label}: no retrieval examples: {exc}")
     data = base64.b64encode(retrieval.image_bytes(grid.image)).decode("ascii")
-    return _figure(data, f"{row.label}, {SETTING_LABELS[setting]}, trial {view.trial + 1}: IR queries (blue) "
+    return _figure(data, f"{row.label}, {setting_group(setting)}, trial {view.trial + 1}: IR queries (blue) "
                          f"and their top-{top_k} RGB gallery images, true matches green, false red "
                          f"(queries drawn with seed {seed})")
 

@@ -14,6 +14,7 @@ import io
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -22,7 +23,7 @@ from reidbench.data.imageset import ImageSet
 from reidbench.data.record import dataset_of
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import write_bytes_atomic
-from reidbench.protocols import Setting, get_protocol
+from reidbench.protocols import get_protocol
 from reidbench.report import context_text
 from reidbench.scoring import allowed, decode_ranks
 from reidbench.store import read_result
@@ -45,6 +46,7 @@ class RunView:
     setting: str
     trial: int
     context: str  # protocol, dataset and gallery source, for the header
+    locations: Mapping[int, int]  # camera -> place (the same-place rule of the scores)
 
 
 @dataclass(frozen=True)
@@ -71,22 +73,23 @@ def load_run(path: Path, setting: str, data_root: Path | None = None) -> RunView
         raise ReidbenchError(f"{path} has no setting '{setting}' (has: {', '.join(blob)})")
     data = dataset_of(result["dataset"], data_root)
     protocol = get_protocol(result["protocol"]["name"])
-    probes, pool = protocol.probes(data), protocol.pool(data)
+    spec = protocol.setting(setting)
+    pool = protocol.evaluation_set(data, trial)
+    probes = pool.subset(protocol.probes(data, spec, trial))
     ranked = decode_ranks(blob[setting])
     if len(ranked) != len(probes):
         raise ReidbenchError(f"{path} stores retrievals of {len(ranked)} probes, the protocol has {len(probes)}")
-    mode, shots = setting.split("-")
-    gallery = protocol.galleries(data, Setting(mode, shots), trial + 1).indices[trial]
+    gallery = protocol.galleries(data, spec, trial + 1).indices[trial]
     return RunView(result["method"]["name"], result["method"]["label"], probes, pool, ranked,
                    np.asarray(gallery, np.int64), result["protocol"]["distance"], setting, trial,
-                   context_text([result]))
+                   context_text([result]), protocol.locations(data))
 
 
 def choose_queries(view: RunView, n: int, seed: int) -> np.ndarray:
     """``n`` probe rows, drawn with ``seed`` among those with a true match in the gallery."""
     g_pids, g_cams = view.pool.pids[view.gallery], view.pool.cams[view.gallery]
     valid = [i for i in range(len(view.probes))
-             if np.any(allowed(view.probes.cams[i], g_cams) & (g_pids == view.probes.pids[i]))]
+             if np.any(allowed(view.probes.cams[i], g_cams, view.locations) & (g_pids == view.probes.pids[i]))]
     if n < 1:
         raise ReidbenchError(f"--queries must be at least 1, got {n}")
     if n > len(valid):

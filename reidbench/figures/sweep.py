@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
-from reidbench.figures.runs import SETTING_LABELS
+from reidbench.protocols import setting_group, setting_keys
 from reidbench.report import context_text, dataset_text
 from reidbench.protocols.validation import TEST_SENSITIVITY
 
@@ -23,7 +23,7 @@ PLOTTED = ("r1", "mAP")
 
 
 Points = list[tuple[str, dict[str, dict[str, Any]]]]  # (value, {panel: {"mean": ..., "std": ...}})
-PANEL_LABELS = {**SETTING_LABELS, "val": "validation (all-search single-shot)"}
+VAL_PANEL = "val"
 
 
 def load_points(out: Path, manifest: dict[str, Any]) -> tuple[Points, str]:
@@ -43,7 +43,7 @@ def load_points(out: Path, manifest: dict[str, Any]) -> tuple[Points, str]:
 
 def val_points(record: dict[str, Any], key: str) -> tuple[Points, str]:
     """The scored points of a tuning record over one key, and the figure title."""
-    points = [(str(p["overrides"][key]), {"val": {"mean": p["scores"], "std": p["std"]}})
+    points = [(str(p["overrides"][key]), {VAL_PANEL: {"mean": p["scores"], "std": p["std"]}})
               for p in record["points"] if p.get("scores")]
     if not points:
         raise ReidbenchError("no finished validation points")
@@ -83,7 +83,7 @@ def plot_sweep(points: Points, key: str, panels: list[str], title: str) -> Figur
             xs, mean, std = sweep_series(points, panel, metric)
             ax.errorbar(xs, mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{i}", ls="-" if numeric else "none",
                         label="rank-1" if metric == "r1" else metric)
-        ax.set_title(PANEL_LABELS[panel], fontsize=10)
+        ax.set_title("validation (single-shot)" if panel == VAL_PANEL else setting_group(panel), fontsize=10)
         ax.set_xlabel(key)
         ax.set_ylabel("%")
         ax.grid(alpha=0.3)
@@ -101,7 +101,7 @@ def plot_sweep(points: Points, key: str, panels: list[str], title: str) -> Figur
 
 def settings_of(points: Points, setting: str | None) -> list[str]:
     """The chosen panel, or every panel all points have, in Table-1 order."""
-    have = [s for s in PANEL_LABELS if all(s in entry for _, entry in points)]
+    have = [s for s in [*setting_keys(), VAL_PANEL] if all(s in entry for _, entry in points)]
     if setting is None:
         return have
     if setting not in have:

@@ -13,8 +13,13 @@ TARGET_S = 3.0  # all four settings x 10 trials, 2 CPU cores
 @pytest.fixture(scope="module")
 def sysu_problem(full_layout):
     sysu = get_protocol("sysu")
-    probes, pool = sysu.probes(full_layout), sysu.pool(full_layout)
-    galleries = [g for s in ALL_SETTINGS for g in sysu.galleries(full_layout, s, 10).indices]
+    images = sysu.evaluation_set(full_layout)
+    rows = sysu.probes(full_layout, ALL_SETTINGS[0])
+    rgb = np.flatnonzero(~np.isin(np.arange(len(images)), rows))  # the gallery pool: every RGB test image
+    probes, pool = images.subset(rows), images.subset(rgb)
+    remap = np.full(len(images), -1)
+    remap[rgb] = np.arange(len(rgb))
+    galleries = [remap[g] for s in ALL_SETTINGS for g in sysu.galleries(full_layout, s, 10).indices]
     rng = np.random.default_rng(0)
     # Features with identity structure, so rankings are realistic rather than uniform.
     centres = rng.normal(size=(600, 256))

@@ -1,0 +1,97 @@
+"""What every dataset is to the rest of reidbench: images, camera facts and a split per trial.
+
+A reader (``sysu.py``, ``regdb.py``, ``llcm.py`` or a plug-in's) validates its layout
+up front and returns a :class:`Dataset`; protocols, methods and the runner only use
+this interface. RegDB-style datasets define one train/test split per trial
+(``splits_per_trial``), so a learned method is trained once per trial there.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+from reidbench.data.imageset import CameraFacts, ImageSet
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The identities' images of one trial: learn on ``train``, choose on ``val``, evaluate on ``test``."""
+
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+    def part(self, name: str) -> ImageSet:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+class Dataset(abc.ABC):
+    """A validated dataset (real, or a replica written in its layout)."""
+
+    kind: ClassVar[str]  # the layout: sysu, regdb, llcm, ...
+    cameras: ClassVar[CameraFacts]
+    splits_per_trial: ClassVar[bool] = False  # each trial its own train/test split (RegDB)
+    num_trials: ClassVar[int] = 1  # splits defined by the dataset (10 for RegDB)
+
+    root: Path
+    name: str
+    synthetic: dict | None  # the replica's SYNTHETIC.json facts; None for real data
+
+    @abc.abstractmethod
+    def split(self, trial: int = 0) -> Split:
+        """Train, val and test images of ``trial`` (0-based; the same for every trial unless
+        ``splits_per_trial``)."""
+
+    @abc.abstractmethod
+    def listing(self) -> list[str]:
+        """Every image path of the dataset, sorted, relative to ``root``."""
+
+    @property
+    def num_images(self) -> int:
+        return len(self.listing())
+
+    def paths(self, parts: Iterable[str]) -> list[str]:
+        """Images of the named parts of every trial's split (sorted, unique): what a run will read."""
+        trials = range(self.num_trials) if self.splits_per_trial else range(1)
+        return sorted({p for t in trials for name in parts for p in self.split(t).part(name).paths})
+
+    @property
+    def train(self) -> ImageSet:
+        return self.split(0).train
+
+    @property
+    def val(self) -> ImageSet:
+        return self.split(0).val
+
+    @property
+    def test(self) -> ImageSet:
+        return self.split(0).test
+
+    def id_counts(self) -> dict[str, int]:
+        """Identities per part (of trial 0)."""
+        split = self.split(0)
+        return {name: int(len(set(split.part(name).pids.tolist()))) for name in PARTS}
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the layout kind, the split definition and every file's path and size: a cache key."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None:
+            h = hashlib.sha256(f"{self.kind}\n{self.split_definition()}\n".encode())
+            for rel in self.listing():
+                h.update(f"{rel}:{(self.root / rel).stat().st_size}\n".encode())
+            cached = h.hexdigest()[:16]
+            object.__setattr__(self, "_fingerprint", cached)
+        return cached
+
+    @abc.abstractmethod
+    def split_definition(self) -> str:
+        """Text that changes whenever the splits change (the ID lists or split files)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "splits_per_trial": self.splits_per_trial, "num_trials": self.num_trials}
