@@ -15,9 +15,11 @@ from reidbench.protocols.settings import ALL_SETTINGS, Setting, SysuSetting, sys
 
 def _builtins() -> None:
     from reidbench.protocols.agw import SysuAgw
+    from reidbench.protocols.llcm import LlcmProtocol
+    from reidbench.protocols.regdb import RegdbIdDedup, RegdbProtocol
     from reidbench.protocols.sysu import SysuOfficial
 
-    for protocol in (SysuOfficial(), SysuAgw()):
+    for protocol in (SysuOfficial(), SysuAgw(), RegdbProtocol(), RegdbIdDedup(), LlcmProtocol()):
         PROTOCOLS.add(protocol.name, protocol)
 
 
@@ -29,9 +31,6 @@ def _protocol_of(name: str, obj: Any, source: str) -> Protocol:
         raise ReidbenchError(f"plugin entry point '{name}' names a protocol called '{protocol.name}'")
     return protocol
 
-
-# layout (Dataset.kind) -> the protocol a run uses unless --protocol names another
-DEFAULT_PROTOCOLS: dict[str, str] = {"sysu": "sysu"}
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol", "reidbench.protocols", _builtins, _protocol_of,
                                          same=lambda a, b: type(a) is type(b))
@@ -51,5 +50,5 @@ def setting_group(key: str) -> str:
     return next((s.group for p in PROTOCOLS.all().values() for s in p.settings if s.key == key), key)
 
 
-__all__ = ["ALL_SETTINGS", "DEFAULT_PROTOCOLS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "SysuSetting", "describe_source",
+__all__ = ["ALL_SETTINGS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "SysuSetting", "describe_source",
            "get_protocol", "setting_group", "setting_keys", "sysu_setting"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 import numpy as np
 
 from reidbench.data.dataset import Dataset
 from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
+from reidbench.evaluation import MatchRule
 from reidbench.protocols.settings import MAX_TRIALS, Setting
 
 # gallery source -> what it means, for captions and reports; each protocol module adds its own
@@ -44,6 +45,7 @@ class Protocol(abc.ABC):
     layout: ClassVar[str]  # the Dataset.kind it applies to
     settings: ClassVar[tuple[Setting, ...]]
     cmc: ClassVar[str] = "identity"  # or "image" (reidbench.evaluation.CMC_KINDS)
+    table_metrics: ClassVar[tuple[str, ...]] = ("r1", "r10", "r20", "mAP")  # the columns its papers print
     max_trials: ClassVar[int] = MAX_TRIALS
 
     def setting(self, key: str) -> Setting:
@@ -62,9 +64,10 @@ class Protocol(abc.ABC):
             raise ReidbenchError(f"protocol '{self.name}' is for {self.layout} datasets; {data.name} is a "
                                  f"{data.kind} dataset (pick its protocol with --protocol)")
 
-    def locations(self, data: Dataset) -> Mapping[int, int]:
-        """Camera -> place: a probe never meets gallery images of its own place."""
-        return data.cameras.location
+    def match_rule(self, data: Dataset) -> MatchRule:
+        """How this protocol scores on ``data``: the cameras' places and what a probe never meets
+        there (the dataset's facts), and this protocol's CMC definition."""
+        return MatchRule(data.cameras.location, data.cameras.exclude, self.cmc)
 
     @abc.abstractmethod
     def evaluation_set(self, data: Dataset, trial: int = 0) -> ImageSet:

@@ -63,7 +63,7 @@ class ValProtocol:
 
     def evaluate(self, embed: Callable[[ImageSet], np.ndarray]) -> dict[str, Any]:
         """Mean of each metric over the galleries (fractions), their ``std`` and ``num_valid``."""
-        from reidbench.evaluation import evaluate_features
+        from reidbench.evaluation import MatchRule, evaluate_features
 
         q = embed(self.probes)
         g_all = embed(self.rgb)
@@ -71,7 +71,7 @@ class ValProtocol:
         runs = []
         for gal in self.galleries:
             m = evaluate_features(q, g_all[gal], p.pids, p.cams, self.rgb.pids[gal], self.rgb.cams[gal],
-                                  locations=p.cameras.location)
+                                  rule=MatchRule(p.cameras.location, p.cameras.exclude))
             runs.append({"mAP": m.mAP, "r1": m.rank(1), "r5": m.rank(5), "r10": m.rank(10),
                          "r20": m.rank(20), "mINP": m.mINP})
         out: dict[str, Any] = {k: float(np.mean([r[k] for r in runs])) for k in VAL_METRICS}

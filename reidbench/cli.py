@@ -16,7 +16,8 @@ from reidbench.errors import ReidbenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="reidbench", description="RGB-IR person re-identification benchmark (SYSU-MM01).")
+    parser = Parser(prog="reidbench", description="Visible-infrared person re-identification benchmark "
+                                                       "(SYSU-MM01, RegDB, LLCM).")
     parser.add_argument("--version", action="version", version=f"reidbench {_version()}")
     add_all(parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser))
     return parser
@@ -37,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"reidbench: interrupted{getattr(args, 'interrupt_hint', '')}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `reidbench table | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _version() -> str:

@@ -4,7 +4,8 @@ The maths is that of the official MATLAB code (``get_cmc_multi_cam.m``,
 ``get_map_multi_cam.m``) plus mINP (Ye et al., TPAMI 2021):
 
 * gallery images at the probe's location are removed (camera -> location map, so
-  cam-3 probes ignore cam-2 images);
+  cam-3 probes ignore cam-2 images), or, under LLCM's rule, only the probe's own
+  identity's images there (:class:`MatchRule`);
 * the ranking is a *stable* sort of distances, ties keeping gallery order;
 * CMC ranks the first (best-ranked) image of every identity; it runs to the number
   of gallery identities (``cmc="image"``, as AGW's RegDB code: the rank of the first
@@ -25,7 +26,7 @@ results equal the reference code's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
@@ -38,6 +39,46 @@ METRICS = ("euclidean", "cosine", "neg_dot")
 # CMC definitions: "identity" counts each gallery identity once, at its best image (the SYSU and
 # LLCM code); "image" ranks the first true match among all gallery images (AGW's RegDB code).
 CMC_KINDS = ("identity", "image")
+# Which gallery images a probe never meets: every one at its place (SYSU-MM01's rule), or only
+# those of its own identity there (LLCM's eval_llcm).
+EXCLUDE_KINDS = ("place", "identity_at_place")
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """How a protocol scores a ranking: the same-place rule and the CMC definition.
+
+    ``locations`` maps raw camera numbers to places (cameras it lacks are their own place).
+    """
+
+    locations: Mapping[int, int] = field(default_factory=lambda: dict(SYSU_LOCATIONS))
+    exclude: str = "place"  # one of EXCLUDE_KINDS
+    cmc: str = "identity"  # one of CMC_KINDS
+
+    def __post_init__(self) -> None:
+        if self.cmc not in CMC_KINDS:
+            raise ValueError(f"unknown CMC definition '{self.cmc}' (known: {', '.join(CMC_KINDS)})")
+        if self.exclude not in EXCLUDE_KINDS:
+            raise ValueError(f"unknown exclusion rule '{self.exclude}' (known: {', '.join(EXCLUDE_KINDS)})")
+
+    def places(self, cams: np.ndarray) -> np.ndarray:
+        cams = np.asarray(cams, dtype=np.int64)
+        lut = np.arange(int(cams.max(initial=0)) + 1)
+        for cam, place in self.locations.items():
+            if cam < len(lut):
+                lut[cam] = place
+        return lut[cams]
+
+    def allowed(self, q_cam: int, q_pid: int, g_cams: np.ndarray, g_pids: np.ndarray) -> np.ndarray:
+        """Mask of the gallery images a probe (camera, identity) is ranked against."""
+        places = self.places(np.append(np.asarray(g_cams, np.int64), q_cam))
+        hidden = places[:-1] == places[-1]
+        if self.exclude == "identity_at_place":
+            hidden &= np.asarray(g_pids) == q_pid
+        return ~hidden
+
+
+SYSU_RULE = MatchRule()
 
 
 @dataclass(frozen=True)
@@ -89,16 +130,15 @@ def exact_euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def evaluate_features(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
                       g_pids: np.ndarray, g_cams: np.ndarray, metric: str = "euclidean",
-                      locations: Mapping[int, int] = SYSU_LOCATIONS, cmc: str = "identity") -> Metrics:
+                      rule: MatchRule = SYSU_RULE) -> Metrics:
     """Metrics from features (one gallery); see :func:`evaluate_galleries`."""
     return evaluate_galleries(query, gallery, q_pids, q_cams, g_pids, g_cams,
-                              [np.arange(len(gallery))], metric, locations, cmc)[0]
+                              [np.arange(len(gallery))], metric, rule)[0]
 
 
 def evaluate_galleries(query: np.ndarray, pool: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
                        pool_pids: np.ndarray, pool_cams: np.ndarray, galleries: list[np.ndarray],
-                       metric: str = "euclidean", locations: Mapping[int, int] = SYSU_LOCATIONS,
-                       cmc: str = "identity") -> list[Metrics]:
+                       metric: str = "euclidean", rule: MatchRule = SYSU_RULE) -> list[Metrics]:
     """Metrics of every trial; each gallery is an array of row indices into ``pool``.
 
     Distances to the whole pool are computed once and each trial only selects its
@@ -121,22 +161,22 @@ def evaluate_galleries(query: np.ndarray, pool: np.ndarray, q_pids: np.ndarray, 
         dist = distance_matrix(q, g, metric)
         stages = [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])]
     fast = _ranking_matrix(dist)
-    return [_evaluate(fast, np.asarray(gal, dtype=np.int64), *labels, locations, stages, cmc) for gal in galleries]
+    return [_evaluate(fast, np.asarray(gal, dtype=np.int64), *labels, rule, stages) for gal in galleries]
 
 
 def evaluate(distmat: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids: np.ndarray,
-             g_cams: np.ndarray, locations: Mapping[int, int] = SYSU_LOCATIONS, cmc: str = "identity") -> Metrics:
+             g_cams: np.ndarray, rule: MatchRule = SYSU_RULE) -> Metrics:
     """CMC, mAP and mINP of a probe x gallery distance matrix.
 
-    Cameras are raw camera numbers; ``locations`` maps them to places, and gallery
-    images at the probe's place are ignored for that probe.
+    Cameras are raw camera numbers; ``rule`` maps them to places and says which gallery
+    images at the probe's place it never meets.
     """
     dist = np.asarray(distmat, dtype=np.float64)
     labels = _labels(q_pids, q_cams, g_pids, g_cams)
     if dist.shape != (len(labels[0]), len(labels[2])):
         raise ValueError(f"distance matrix is {dist.shape}, expected {(len(labels[0]), len(labels[2]))}")
-    return _evaluate(_ranking_matrix(dist), np.arange(dist.shape[1]), *labels, locations,
-                     [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])], cmc)
+    return _evaluate(_ranking_matrix(dist), np.arange(dist.shape[1]), *labels, rule,
+                     [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])])
 
 
 @dataclass(frozen=True)
@@ -168,27 +208,24 @@ def _ranking_matrix(dist: np.ndarray) -> np.ndarray:
 
 
 def _evaluate(fast: np.ndarray, gal: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
-              pool_pids: np.ndarray, pool_cams: np.ndarray, locations: Mapping[int, int],
-              stages: list[_Stage], cmc: str = "identity") -> Metrics:
+              pool_pids: np.ndarray, pool_cams: np.ndarray, rule: MatchRule, stages: list[_Stage]) -> Metrics:
     """Metrics of the gallery ``gal`` (columns of the probe x pool matrix ``fast``)."""
-    if cmc not in CMC_KINDS:
-        raise ValueError(f"unknown CMC definition '{cmc}' (known: {', '.join(CMC_KINDS)})")
-    lut = np.arange(max(int(q_cams.max(initial=0)), int(pool_cams.max(initial=0))) + 1)
-    for cam, place in locations.items():
-        if cam < len(lut):
-            lut[cam] = place
-    q_loc, g_loc = lut[q_cams], lut[pool_cams[gal]]
-    n_ranks = len(np.unique(pool_pids[gal])) if cmc == "identity" else len(gal)
+    places = rule.places(np.concatenate([q_cams, pool_cams[gal]]))
+    q_loc, g_loc = places[:len(q_cams)], places[len(q_cams):]
+    n_ranks = len(np.unique(pool_pids[gal])) if rule.cmc == "identity" else len(gal)
     ranks = np.full((2, len(q_pids)), -1, dtype=np.int64)  # 0-based identity and image ranks, -1 = invalid
     ap = np.zeros(len(q_pids))
     inp = np.zeros(len(q_pids))
     for place in np.unique(q_loc):
         rows = np.flatnonzero(q_loc == place)
-        cols = gal[g_loc != place]
         first = _Stage(lambda r, c: _take(fast, r, c))
-        ranks[:, rows], ap[rows], inp[rows] = _rank_rows(rows, cols, q_pids, pool_pids, [first, *stages])
+        if rule.exclude == "place":
+            cols, at_place = gal[g_loc != place], None
+        else:
+            cols, at_place = gal, g_loc == place
+        ranks[:, rows], ap[rows], inp[rows] = _rank_rows(rows, cols, q_pids, pool_pids, [first, *stages], at_place)
 
-    rank = ranks[0] if cmc == "identity" else ranks[1]
+    rank = ranks[0] if rule.cmc == "identity" else ranks[1]
     valid = rank >= 0
     num_valid = int(valid.sum())
     if num_valid == 0:
@@ -199,18 +236,25 @@ def _evaluate(fast: np.ndarray, gal: np.ndarray, q_pids: np.ndarray, q_cams: np.
 
 
 def _rank_rows(rows: np.ndarray, cols: np.ndarray, q_pids: np.ndarray, pool_pids: np.ndarray,
-               stages: list[_Stage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               stages: list[_Stage], at_place: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rank probes ``rows`` against gallery ``cols``, refining tied rows stage by stage.
 
+    ``at_place`` (per column) marks images at the probes' place: those of a probe's own
+    identity are hidden from it (distance +inf, which the ranking treats as absent).
     Returns (2 x rows: identity rank and image rank of the first true match), AP, INP.
     """
     rank = np.empty((2, len(rows)), dtype=np.int64)
     ap, inp = np.empty(len(rows)), np.empty(len(rows))
     todo = np.arange(len(rows))
     # Vectorised stages depend on the gallery as a set: group it by identity once.
-    by_id = cols[np.argsort(pool_pids[cols], kind="stable")]
+    perm = np.argsort(pool_pids[cols], kind="stable")
+    by_id = cols[perm]
     for stage in stages:
         sub = stage.fetch(rows[todo], by_id)
+        if at_place is not None:
+            hide = at_place[perm][None, :] & (pool_pids[by_id][None, :] == q_pids[rows[todo]][:, None])
+            sub = np.where(hide, sub.dtype.type(np.inf), sub)
         tol = stage.tolerance(rows[todo]) if stage.tolerance else None
         rank[:, todo], ap[todo], inp[todo], tied = _rank_block(sub, q_pids[rows[todo]], pool_pids[by_id], tol)
         todo = todo[tied]
@@ -218,8 +262,10 @@ def _rank_rows(rows: np.ndarray, cols: np.ndarray, q_pids: np.ndarray, pool_pids
             return rank, ap, inp
     exact = stages[-1].fetch(rows[todo], cols)  # genuine ties: gallery order decides
     for i, j in enumerate(todo):
-        rank[:, j], ap[j], inp[j] = _rank_row_literal(np.asarray(exact[i], np.float64), q_pids[rows[j]],
-                                                      pool_pids[cols])
+        q_pid = q_pids[rows[j]]
+        keep = slice(None) if at_place is None else ~(at_place & (pool_pids[cols] == q_pid))
+        rank[:, j], ap[j], inp[j] = _rank_row_literal(np.asarray(exact[i], np.float64)[keep], q_pid,
+                                                      pool_pids[cols][keep])
     return rank, ap, inp
 
 
@@ -248,14 +294,27 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     valid_rows = np.flatnonzero(ids[q_idx] == q_pids)
     if len(valid_rows) == 0:
         return rank, ap, inp, tied
+
+    # True-match distances, sorted; +inf pads rows to the largest identity, and a hidden
+    # image (+inf, see _rank_rows) is absent: a probe whose matches are all hidden is invalid.
+    order = np.argsort(g_idx, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    t_max = int(counts.max())
+    members = np.full((len(ids), t_max), n_g, dtype=np.int64)  # n_g -> +inf pad column
+    members[g_idx[order], np.arange(n_g) - starts[g_idx[order]]] = order
+    padded = np.concatenate([dist[valid_rows], np.full((len(valid_rows), 1), np.inf, dtype=dist.dtype)], axis=1)
+    true_d = np.sort(np.take_along_axis(padded, members[q_idx[valid_rows]], axis=1), axis=1)
+    n_true = np.isfinite(true_d).sum(1)
+    if not n_true.all():
+        valid_rows, true_d, n_true = valid_rows[n_true > 0], true_d[n_true > 0], n_true[n_true > 0]
+        if len(valid_rows) == 0:
+            return rank, ap, inp, tied
     d = dist[valid_rows]
     qi = q_idx[valid_rows]
     n = len(d)
     t = np.zeros((n, 1)) if tol is None else np.asarray(tol, dtype=np.float64)[valid_rows, None]
 
     # Identity level: the best distance of each gallery identity.
-    order = np.argsort(g_idx, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     grouped = np.all(g_idx[1:] >= g_idx[:-1])
     best = np.minimum.reduceat(d if grouped else d[:, order], starts, axis=1)
     true_best = best[np.arange(n), qi][:, None]
@@ -263,12 +322,6 @@ def _rank_block(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, tol: n
     id_tie = (np.abs(best - true_best) <= t).sum(1) > 1
 
     # Image level: rank of each true match = 1 + number of gallery images below it.
-    t_max = int(counts.max())
-    members = np.full((len(ids), t_max), n_g, dtype=np.int64)  # n_g -> +inf pad column
-    members[g_idx[order], np.arange(n_g) - starts[g_idx[order]]] = order
-    padded = np.concatenate([d, np.full((n, 1), np.inf, dtype=d.dtype)], axis=1)
-    true_d = np.sort(np.take_along_axis(padded, members[qi], axis=1), axis=1)
-    n_true = counts[qi]
     t_row = t[:, 0]
     below_all, upto_all = _count_below(d, true_d, n_true, t_row)
     k = np.arange(1, t_max + 1)[None, :]

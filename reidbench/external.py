@@ -1,8 +1,12 @@
-"""Evaluating features computed elsewhere: an npz of ``features`` and ``paths``.
+"""Evaluating features computed elsewhere: npz files of ``features`` and ``paths``.
 
-Camera, identity and each image's position in its sorted folder come from the
-paths (``cam3/0006/0001.jpg``, relative to the dataset root), so the official
-trial table applies whenever the file covers the folders completely.
+Paths are relative to the dataset root, as the dataset names its images. SYSU-MM01
+features can be scored from their paths alone (``cam3/0006/0001.jpg``: camera,
+identity and position in the sorted folder, so the official trial table applies
+whenever the file covers the folders completely); RegDB and LLCM features are scored
+against their dataset (``--data ROOT``: its split files). RegDB's trials are separate
+splits, so it takes one file per trial (one model each); one file for every trial is
+refused unless ``allow_shared`` (and then labelled).
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from reidbench.data.dataset import Dataset
+from reidbench.data.layouts import LAYOUTS
 from reidbench.data.sysu import CAMERAS, SysuDataset, _check_test_ids
 from reidbench.errors import ReidbenchError
 from reidbench.protocols import get_protocol
@@ -26,7 +32,7 @@ _PATH = re.compile(r"^cam([1-6])/(\d{4})/(\d{4})\.jpg$")
 _ZIP_MAGIC = b"PK\x03\x04"  # an npz is a zip archive
 
 
-def load_feature_file(path: Path) -> tuple[np.ndarray, list[str]]:
+def load_feature_file(path: Path, sysu_paths: bool = True) -> tuple[np.ndarray, list[str]]:
     """Read and validate the npz; every problem is one clear line.
 
     The features keep their stored dtype; rows are converted to float64 (and
@@ -57,7 +63,7 @@ def load_feature_file(path: Path) -> tuple[np.ndarray, list[str]]:
     if len(paths) != len(feats):
         raise ReidbenchError(f"{path}: {len(paths)} paths but {len(feats)} feature rows")
     names = [str(p).replace("\\", "/").removeprefix("./") for p in paths]
-    for name in names:
+    for name in names if sysu_paths else ():
         if not _PATH.match(name):
             raise ReidbenchError(f"{path}: path '{name}' is outside the SYSU-MM01 layout "
                                  "(expected camK/NNNN/NNNN.jpg relative to the dataset root)")
@@ -109,7 +115,7 @@ def agw_coverage_warning(data: SysuDataset, reference: SysuDataset | None) -> st
 
 def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
                           distance: str = "euclidean", reference: SysuDataset | None = None) -> dict[str, Any]:
-    """Every setting, as percentages averaged over the trials, plus per-trial values.
+    """SYSU-MM01 features: every setting, percentages averaged over the trials, plus per-trial values.
 
     ``reference`` (the dataset of ``--data``) supplies the test identities and the
     complete listing the AGW-lineage galleries are checked against.
@@ -118,20 +124,54 @@ def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int =
     data = dataset_from_paths(names, reference.ids("test") if reference is not None else None)
     protocol = get_protocol(protocol_name)
     protocol.check_dataset(data)
-    images = protocol.evaluation_set(data)
-    row = {name: i for i, name in enumerate(names)}
-    e = _rows_float64(feats, [row[p] for p in images.paths], names, path)
-    galleries = {s.key: protocol.galleries(data, s, trials) for s in protocol.settings}
-    plan = {s.key: ([protocol.probes(data, s, t) for t in range(trials)], list(galleries[s.key].indices))
-            for s in protocol.settings}
-    metrics = evaluate_plan(e, images, plan, distance, protocol.cmc, protocol.locations(data))
     warning = agw_coverage_warning(data, reference) if protocol_name == SysuAgw.name else ""
+    return _score(protocol, data, trials, distance, lambda t: (feats, names, path), warning)
+
+
+def evaluate_dataset_features(paths: list[Path], data: Dataset, protocol_name: str | None, trials: int,
+                              distance: str, allow_shared: bool = False) -> dict[str, Any]:
+    """Features of a dataset's evaluation images (any layout), one file per trial where trials are splits."""
+    protocol = get_protocol(protocol_name or LAYOUTS.get(data.kind).default_protocol)
+    protocol.check_dataset(data)
+    note = ""
+    if data.splits_per_trial and len(paths) != trials:
+        if len(paths) != 1 or not allow_shared:
+            raise ReidbenchError(f"{data.name}: each of the {trials} trials is its own train/test split, so give "
+                                 f"{trials} feature files in trial order (--features once per trial), or one with "
+                                 "--allow-shared-model (then one model has seen other trials' test identities)")
+        note = "one model's features for every trial (--allow-shared-model): it saw other trials' test identities"
+    elif not data.splits_per_trial and len(paths) != 1:
+        raise ReidbenchError(f"{data.name}: give one feature file (its trials share their test images)")
+    loaded = {i: load_feature_file(p, sysu_paths=False) for i, p in enumerate(paths)}
+    return _score(protocol, data, trials, distance,
+                  lambda t: (*loaded[t if len(paths) > 1 else 0], paths[t if len(paths) > 1 else 0]), note)
+
+
+def _score(protocol: Any, data: Dataset, trials: int, distance: str, features_of: Any, note: str) -> dict[str, Any]:
+    """The runner's scoring on given features: ``features_of(trial) -> (features, paths, file)``."""
+    galleries = {s.key: protocol.galleries(data, s, trials) for s in protocol.settings}
+    groups = [[t] for t in range(trials)] if data.splits_per_trial else [list(range(trials))]
+    metrics: dict[str, list] = {s.key: [] for s in protocol.settings}
+    for group in groups:
+        feats, names, file = features_of(group[0])
+        images = protocol.evaluation_set(data, group[0])
+        row = {name: i for i, name in enumerate(names)}
+        missing = [p for p in images.paths if p not in row]
+        if missing:
+            raise ReidbenchError(f"{file}: no features for {len(missing)} of the {len(images)} images the protocol "
+                                 f"scores (first: {missing[0]})")
+        e = _rows_float64(feats, [row[p] for p in images.paths], names, file)
+        plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
+                for s in protocol.settings}
+        for key, ms in evaluate_plan(e, images, plan, distance, protocol.match_rule(data)).items():
+            metrics[key] += ms
     out = {}
     for key, ms in metrics.items():
         sm = summarise(ms, galleries[key])
         out[key] = {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
-                    "gallery_source": sm["gallery_source"],
-                    "gallery_note": "; ".join(n for n in (sm["gallery_note"], warning) if n)}
+                    "gallery_source": sm["gallery_source"], "cmc": protocol.cmc, "exclude": data.cameras.exclude,
+                    "protocol": protocol.name,
+                    "gallery_note": "; ".join(n for n in (sm["gallery_note"], note) if n)}
     return out
 
 

@@ -1,7 +1,9 @@
-"""Dai et al., IJCAI 2018, Table 1: the numbers reidbench reproduces, shipped as package data.
+"""Published numbers, shipped as package data: Dai et al., IJCAI 2018, Table 1 (the numbers
+reidbench reproduces) and other authors' reference numbers on the AGW-seeded SYSU-MM01
+protocol, RegDB and LLCM (``published.csv``, each with its source).
 
-They are SYSU-MM01 results under the official protocol; wherever they are shown
-beside reidbench's own rows they are labelled as the paper's.
+All are results on the real datasets; wherever they are shown beside reidbench's own rows
+they are labelled as the paper's or as published.
 """
 from __future__ import annotations
 
@@ -27,3 +29,18 @@ def paper_table() -> "pd.DataFrame":
 def paper_order() -> dict[str, int]:
     """Method name -> its row in Table 1."""
     return {name: i for i, name in enumerate(paper_table().index)}
+
+
+@lru_cache(maxsize=1)
+def _published() -> "pd.DataFrame":
+    import pandas as pd
+
+    with resources.files("reidbench").joinpath("published.csv").open() as fh:
+        return pd.read_csv(fh, comment="#", dtype={"setting": str})
+
+
+def published(protocol: str) -> "pd.DataFrame":
+    """Reference numbers under ``protocol``: one row per method and setting (``method``, ``label``,
+    ``setting``, the metrics, ``source``), in the file's order; empty for protocols without any."""
+    table = _published()
+    return table[table["protocol"] == protocol].reset_index(drop=True)

@@ -12,11 +12,10 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from reidbench.errors import ReidbenchError
-from reidbench.paper import PAPER_DATASET, paper_table
+from reidbench.paper import PAPER_DATASET, paper_table, published
 from reidbench.protocols import Setting, describe_source, get_protocol
 from reidbench.selection import Row
 
-METRICS = ("r1", "r10", "r20", "mAP")
 FORMATS = ("markdown", "latex", "csv", "html")
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ def dataset_text(dataset: dict[str, Any]) -> str:
     if not synthetic:
         return dataset["name"]
     return (f"{dataset['name']} (SYNTHETIC replica, generator v{synthetic['generator_version']}, "
-            f"not SYSU-MM01 images)")
+            f"not {dataset.get('layout_label', 'SYSU-MM01')} images)")
 
 
 def context_text(results: list[dict[str, Any]]) -> str:
@@ -53,22 +52,48 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
     from reidbench.frame import table, tidy
 
     paper = paper_table()
-    metrics = METRICS + (("mINP",) if minp else ())
+    protocol = rows[0].result["protocol"]["name"]
+    others = published(protocol)
+    metrics = get_protocol(protocol).table_metrics
+    metrics += ("mINP",) if minp and "mINP" not in metrics else ()
     numbers = table(tidy(rows), metrics, std=True, variants="all")
     settings = table_settings(rows)
     synthetic = any(row.result["dataset"].get("synthetic") for row in rows)
     n_extra = 0 if extra is None else len(extra.columns)
+    dataset = real_dataset(protocol)
     cells, index = [], []
+
+    def add_published(method: str) -> None:
+        mine = others[others["method"] == method]
+        if len(mine):
+            by_setting = {r.setting: r for r in mine.itertuples()}
+            cells.append([_published_cell(by_setting.get(s.key), m) for s in settings for m in metrics]
+                         + [""] * n_extra)
+            index.append(f"{mine['label'].iloc[0]} (published, {dataset}; {mine['lineage'].iloc[0]})")
+
     for row in rows:
         cells.append([_cell(numbers, row.label, s.key, m, std) for s in settings for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
-        if with_paper and row.method in paper.index and not row.variant and row.result["protocol"]["name"] == "sysu":
+        if with_paper and row.method in paper.index and not row.variant and protocol == "sysu":
             cells.append([_paper_cell(paper.loc[row.method], s.key, m) for s in settings for m in metrics]
                          + [""] * n_extra)
             index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
+        elif with_paper and not row.variant:
+            add_published(row.method)
+    shown = {row.method for row in rows if not row.variant}
+    for method in dict.fromkeys(others["method"]) if with_paper else ():
+        if method not in shown:
+            add_published(method)
     columns = [(s.group, m) for s in settings for m in metrics] + ([] if extra is None else list(extra.columns))
     return pd.DataFrame(cells, index=pd.Index(index, name="Method"), columns=pd.MultiIndex.from_tuples(columns))
+
+
+def real_dataset(protocol: str) -> str:
+    """The real dataset a protocol is defined on ("SYSU-MM01", "RegDB", ...)."""
+    from reidbench.data.layouts import LAYOUTS
+
+    return LAYOUTS.get(get_protocol(protocol).layout).label
 
 
 def table_settings(rows: list[Row]) -> tuple[Setting, ...]:
@@ -85,7 +110,13 @@ def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) ->
     elif std:
         caption += "; ± std over trials"
     if with_paper:
-        caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
+        protocol = rows[0].result["protocol"]["name"]
+        if protocol == "sysu":
+            caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
+        others = published(protocol)
+        if len(others):
+            caption += (f"; '(published)' rows: reported by their authors on the real {real_dataset(protocol)} "
+                        f"(sources: {'; '.join(dict.fromkeys(others['source']))})")
     return caption
 
 
@@ -107,6 +138,13 @@ def _paper_cell(row: pd.Series, key: str, metric: str) -> str:
 
     col = f"{key}.{metric}"
     return f"{row[col]:.2f}" if col in row.index and pd.notna(row[col]) else "–"
+
+
+def _published_cell(row: Any, metric: str) -> str:
+    import pandas as pd
+
+    value = None if row is None else getattr(row, metric, None)
+    return "–" if value is None or pd.isna(value) else f"{value:.2f}"
 
 
 def render(frame: pd.DataFrame, fmt: str, caption: str = "") -> str:

@@ -4,10 +4,10 @@ A file names what a run needs, every key optional (the command line wins over it
 
     methods = ["hog_cca", "cmgan"]
     dataset = "synthetic-small"        # or: data = "/path/to/SYSU-MM01" (relative to this file)
-    protocol = "sysu"
+    protocol = "sysu"                  # default: the dataset layout's own
     seeds = [0, 1, 2]
     trials = 10
-    modes = ["all", "indoor"]
+    modes = ["all", "indoor"]          # SYSU-MM01; any protocol: settings = ["v2t", "t2v"]
     shots = ["single", "multi"]
     device = "cpu"
 

@@ -28,12 +28,12 @@ from reidbench.device import check_device_name, device_info, resolve_device
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset, named_layout
 from reidbench.data.record import dataset_record
 from reidbench.data.dataset import Dataset
-from reidbench.data.sysu import load_sysu
+from reidbench.data.layouts import LAYOUTS, load
 from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
 from reidbench.methods.base import RunContext, seed_everything
-from reidbench.protocols import DEFAULT_PROTOCOLS, Galleries, Protocol, Setting, get_protocol
+from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
 from reidbench.registry import MethodSpec, all_methods, get_method
 from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_plan, summarise, top_matches
@@ -84,7 +84,7 @@ def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) 
     if data is not None and dataset is not None:
         raise ReidbenchError("give either --data ROOT or --dataset NAME, not both")
     if data is not None:
-        return load_sysu(data)
+        return load(data)
     return named_dataset(dataset or DEFAULT_DATASET, progress=progress)
 
 
@@ -159,8 +159,8 @@ def run(opts: RunOptions) -> list[Path]:
     check_device_name(opts.device)
     if not 1 <= opts.trials <= MAX_TRIALS:
         raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {opts.trials}")
-    early = opts.protocol or (DEFAULT_PROTOCOLS[named_layout(opts.dataset or DEFAULT_DATASET)] if opts.data is None
-                              else None)
+    early = opts.protocol or (LAYOUTS.get(named_layout(opts.dataset or DEFAULT_DATASET)).default_protocol
+                              if opts.data is None else None)
     if early is not None:  # checked before the dataset is read (or generated)
         settings_for(get_protocol(early), opts.settings, opts.modes, opts.shots)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
@@ -212,7 +212,7 @@ def _submit(opts: RunOptions, jobs: list[tuple[MethodRun, int]], results_dir: Pa
 
 def protocol_for(data: Dataset, name: str | None) -> Protocol:
     """The named protocol (which must fit the dataset's layout), or the layout's default."""
-    protocol = get_protocol(name or DEFAULT_PROTOCOLS.get(data.kind, data.kind))
+    protocol = get_protocol(name or LAYOUTS.get(data.kind).default_protocol)
     protocol.check_dataset(data)
     return protocol
 
@@ -247,14 +247,13 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
         t0 = time.perf_counter()
         plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
                 for s in settings}
-        for k, ms in evaluate_plan(feats, images, plan, method.distance, protocol.cmc,
-                                   protocol.locations(data)).items():
+        for k, ms in evaluate_plan(feats, images, plan, method.distance, protocol.match_rule(data)).items():
             metrics[k] += ms
         digests.append(hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16])
         if RETRIEVAL_TRIAL in group:
             ranks = {s.key: encode_ranks(top_matches(feats, images, protocol.probes(data, s, RETRIEVAL_TRIAL),
                                                      galleries[s.key].indices[RETRIEVAL_TRIAL], method.distance,
-                                                     protocol.locations(data))) for s in settings}
+                                                     protocol.match_rule(data))) for s in settings}
             provenance_of, artifacts = extra, method.artifacts(ctx)
             local = {"embeddings": str(cache / "embeddings" / f"{tag}.npz"), "work_dir": str(ctx.work_dir)}
         timings["eval_s"] += time.perf_counter() - t0
@@ -270,7 +269,7 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
                    "resolved": resolved, "origin": m.origin, "changed": m.origin["manual"],
                    "tags": spec.factory(m.config).tags(resolved) + (["val-tuned"] if m.origin["base"] else [])},
         "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
-                     "trials": opts.trials, "cmc": protocol.cmc,
+                     "trials": opts.trials, "cmc": protocol.cmc, "exclude": data.cameras.exclude,
                      "models": "one per trial" if data.splits_per_trial else "one for all trials"},
         "dataset": dataset_record(data),
         "settings": summaries,

@@ -8,12 +8,12 @@ gallery; settings and trials that share their probes share one distance matrix.
 from __future__ import annotations
 
 import base64
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from reidbench.data.imageset import ImageSet
-from reidbench.evaluation import Metrics, distance_matrix, evaluate_galleries
+from reidbench.evaluation import MatchRule, Metrics, distance_matrix, evaluate_galleries
 from reidbench.protocols import Galleries
 
 RANKS = (1, 5, 10, 20)
@@ -24,8 +24,8 @@ STORED_CMC_RANKS = 100  # CMC curves kept in a result (image-level curves run to
 Plan = dict[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]  # setting -> (probe rows, gallery rows) per trial
 
 
-def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str, cmc: str,
-                  locations: Mapping[int, int]) -> dict[str, list[Metrics]]:
+def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str,
+                  rule: MatchRule) -> dict[str, list[Metrics]]:
     """Metrics of every trial of every setting; each probe set's distances are computed once."""
     groups: dict[bytes, list[tuple[str, int, np.ndarray]]] = {}
     probe_rows: dict[bytes, np.ndarray] = {}
@@ -41,7 +41,7 @@ def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str, 
         starts = np.cumsum([0] + [len(g) for _, _, g in members])
         galleries = [inverse[starts[i]:starts[i + 1]] for i in range(len(members))]
         metrics = evaluate_galleries(feats[rows], feats[union], images.pids[rows], images.cams[rows],
-                                     images.pids[union], images.cams[union], galleries, metric, locations, cmc)
+                                     images.pids[union], images.cams[union], galleries, metric, rule)
         for (key, t, _), m in zip(members, metrics):
             out[key][t] = m
     return {key: [by_trial[t] for t in sorted(by_trial)] for key, by_trial in out.items()}
@@ -73,25 +73,20 @@ def metrics_row(m: Metrics) -> dict[str, float]:
     return row
 
 
-def allowed(q_cam: int, g_cams: np.ndarray, locations: Mapping[int, int]) -> np.ndarray:
-    """Gallery images not at the query camera's place (SYSU: cam 3 skips cam 2), as scored."""
-    place = lambda c: locations.get(int(c), int(c))  # noqa: E731
-    return np.array([place(c) for c in g_cams]) != place(q_cam)
-
-
 def top_matches(feats: np.ndarray, images: ImageSet, probes: np.ndarray, gallery: np.ndarray, metric: str,
-                locations: Mapping[int, int], k: int = TOP_K) -> np.ndarray:
+                rule: MatchRule, k: int = TOP_K) -> np.ndarray:
     """Probes x k rows of ``images``, best first, of one gallery; -1 past its allowed images.
 
-    Same place rule and stable order of distances (ties keep gallery order) as the scores.
+    Same matching rule and stable order of distances (ties keep gallery order) as the scores.
     """
     gallery = np.asarray(gallery, np.int64)
     probes = np.asarray(probes, np.int64)
     dist = distance_matrix(feats[probes], feats[gallery], metric)
     out = np.full((len(probes), k), -1, np.int64)
-    for cam in np.unique(images.cams[probes]):
-        rows = np.flatnonzero(images.cams[probes] == cam)
-        keep = np.flatnonzero(allowed(cam, images.cams[gallery], locations))
+    keys = np.stack([images.cams[probes], images.pids[probes]], axis=1)
+    for cam, pid in np.unique(keys, axis=0):
+        rows = np.flatnonzero((keys[:, 0] == cam) & (keys[:, 1] == pid))
+        keep = np.flatnonzero(rule.allowed(cam, pid, images.cams[gallery], images.pids[gallery]))
         order = keep[np.argsort(dist[np.ix_(rows, keep)], axis=1, kind="stable")[:, :k]]
         out[rows, : order.shape[1]] = gallery[order]
     return out

@@ -68,11 +68,29 @@ def row_key(result: dict[str, Any]) -> str:
                        result["protocol"]["trials"]], sort_keys=True, default=str)
 
 
-def select_rows(results: list[dict[str, Any]], protocol: str, methods: list[str] | None = None,
+def results_protocol(results: list[dict[str, Any]]) -> str:
+    """The protocol a folder of results is shown under when none is named: its only one, or,
+    among several, its dataset's default (``sysu`` beside ``sysu-agw`` on SYSU-MM01)."""
+    from reidbench.data.layouts import LAYOUTS
+
+    found = sorted({r["protocol"]["name"] for r in results})
+    if len(found) == 1:
+        return found[0]
+    defaults = {LAYOUTS.get(r["dataset"]["layout"]).default_protocol for r in results
+                if r["dataset"].get("layout") in LAYOUTS.all()}
+    if len(defaults) == 1 and defaults <= set(found):
+        return defaults.pop()
+    raise ReidbenchError(f"results for several protocols here ({', '.join(found)}); pick one with --protocol")
+
+
+def select_rows(results: list[dict[str, Any]], protocol: str | None, methods: list[str] | None = None,
                 variants: str = "default") -> list[Row]:
-    """Rows in the paper's order (other methods after it, by name); see the module docstring."""
+    """Rows in the paper's order (other methods after it, by name); see the module docstring.
+    ``protocol=None``: :func:`results_protocol`."""
     if variants not in VARIANTS:
         raise ReidbenchError(f"unknown --variants '{variants}' (known: {', '.join(VARIANTS)})")
+    if protocol is None and results:
+        protocol = results_protocol(results)
     chosen = [r for r in results if r["protocol"]["name"] == protocol]
     if not chosen:
         found = sorted({r["protocol"]["name"] for r in results})

@@ -1,7 +1,8 @@
 """Run in a subprocess by ``test_portability.py`` under one BLAS kernel / SIMD setting.
 
-Prints one JSON object: the tiny replica's content digest, the digest of a slice of
-the small replica (rendered in memory), and hog_euclidean's metrics on tiny.
+Prints one JSON object: the tiny replicas' content digests (SYSU-MM01, RegDB, LLCM), the
+digest of a slice of the small SYSU-MM01 replica (rendered in memory), and hog_euclidean's
+metrics on tiny.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from reidbench.data import synth
+from reidbench.data import synth, synth_llcm, synth_regdb
 from reidbench.runner import RunOptions, run
 from reidbench.store import load_results
 
@@ -33,7 +34,10 @@ def main() -> None:
         run(RunOptions(methods=["hog_euclidean"], data=tiny, results=Path(tmp) / "r", cache=Path(tmp) / "c",
                        progress=False))
         (result,) = load_results(Path(tmp) / "r")
-        out = {"tiny": synth.content_digest(tiny), "small_slice": small_slice_digest(),
+        regdb = synth_regdb.generate(Path(tmp) / "regdb", "tiny", seed=0, progress=False)
+        llcm = synth_llcm.generate(Path(tmp) / "llcm", "tiny", seed=0, progress=False)
+        out = {"tiny": synth.content_digest(tiny), "regdb_tiny": synth.content_digest(regdb),
+               "llcm_tiny": synth.content_digest(llcm), "small_slice": small_slice_digest(),
                "hog_euclidean": {k: v["mean"] for k, v in result["settings"].items()}}
     print(json.dumps(out))
 

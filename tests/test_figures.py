@@ -105,7 +105,7 @@ def test_plot_cmc_errors(results_dir, capsys):
     assert cli(["plot", "cmc", "--results", str(results_dir), "--methods", "lomo_cca"]) == 2
     assert "no result for method(s) lomo_cca" in capsys.readouterr().err
     assert cli(["plot", "cmc", "--results", str(results_dir), "--setting", "outdoor"]) == 2
-    assert "--setting: invalid choice: 'outdoor'" in capsys.readouterr().err
+    assert "unknown setting 'outdoor'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------- losses

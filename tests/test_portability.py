@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from golden import HOG_EUCLIDEAN_TINY, SMALL_SLICE_DIGEST, TINY_DIGEST
+from golden import HOG_EUCLIDEAN_TINY, LLCM_TINY_DIGEST, REGDB_TINY_DIGEST, SMALL_SLICE_DIGEST, TINY_DIGEST
 
 PROBE = Path(__file__).with_name("portability_probe.py")
 
@@ -82,6 +82,8 @@ def test_environments_cover_kernels_and_simd_levels() -> None:
 def test_replica_bytes_are_identical_everywhere(probes) -> None:
     for name, out in probes.items():
         assert out["tiny"] == TINY_DIGEST, name
+        assert out["regdb_tiny"] == REGDB_TINY_DIGEST, name
+        assert out["llcm_tiny"] == LLCM_TINY_DIGEST, name
         assert out["small_slice"] == SMALL_SLICE_DIGEST, name
 
 

@@ -11,23 +11,39 @@ from reidbench.evaluation import METRICS
 
 def add(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("eval", help="evaluate your own features (npz with features and paths)")
-    ev.add_argument("--features", type=Path, required=True, help="npz: 'features' (N x D), 'paths' (N)")
-    ev.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
+    ev.add_argument("--features", type=Path, action="append", required=True,
+                    help="npz: 'features' (N x D), 'paths' (N, relative to the dataset root); "
+                         "RegDB: once per trial, in trial order")
+    ev.add_argument("--protocol", help="default: the dataset's own (sysu; sysu-agw, regdb, regdb-iddedup, llcm)")
     ev.add_argument("--trials", type=int, default=10, help="gallery trials, 1-10")
     ev.add_argument("--distance", default="euclidean", choices=METRICS, help="ranking distance")
-    ev.add_argument("--data", type=Path, help="the dataset the features come from: its test IDs and full listing")
+    ev.add_argument("--data", type=Path, help="the dataset the features come from (required for RegDB and "
+                                              "LLCM: their split files)")
+    ev.add_argument("--allow-shared-model", action="store_true",
+                    help="RegDB: score one feature file in every trial (labelled: the model saw other "
+                         "trials' test identities)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from reidbench.data.sysu import load_sysu
-    from reidbench.external import evaluate_feature_file
+    from reidbench.data.layouts import LAYOUTS, load
+    from reidbench.errors import ReidbenchError
+    from reidbench.external import evaluate_dataset_features, evaluate_feature_file
     from reidbench.protocols import describe_source, get_protocol
 
-    get_protocol(args.protocol).check_trials(args.trials)
-    reference = load_sysu(args.data) if args.data else None
-    out = evaluate_feature_file(args.features, args.protocol, args.trials, args.distance, reference)
+    reference = load(args.data) if args.data else None
+    protocol = get_protocol(args.protocol or (LAYOUTS.get(reference.kind).default_protocol if reference else "sysu"))
+    protocol.check_trials(args.trials)
+    if reference is None and protocol.layout != "sysu":
+        raise ReidbenchError(f"eval: the {protocol.name} protocol needs --data, the dataset root (its split files)")
+    if reference is None or reference.kind == "sysu":
+        if len(args.features) != 1:
+            raise ReidbenchError("eval: SYSU-MM01 takes one --features file")
+        out = evaluate_feature_file(args.features[0], protocol.name, args.trials, args.distance, reference)
+    else:
+        out = evaluate_dataset_features(args.features, reference, protocol.name, args.trials, args.distance,
+                                        args.allow_shared_model)
     for note in sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]}):
         print(f"reidbench: note: {note}", file=sys.stderr)
     if args.json:
@@ -37,6 +53,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{key:14s} r1 {res['r1']:6.2f}  r5 {res['r5']:6.2f}  r10 {res['r10']:6.2f}  r20 {res['r20']:6.2f}  "
               f"mAP {res['mAP']:6.2f}  mINP {res['mINP']:6.2f}  valid probes {res['num_valid_probes']}  "
               f"[{res['gallery_source']}]")
-    print(f"protocol {args.protocol}, {args.trials} trials, distance {args.distance}; galleries: "
+    print(f"protocol {next(iter(out.values())).get('protocol', args.protocol)}, {args.trials} trials, "
+          f"distance {args.distance}; galleries: "
           f"{describe_source(next(iter(out.values()))['gallery_source'])}")
     return 0

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from reidbench.commands.common import Parser, csv, report_written
 from reidbench.errors import ReidbenchError
-from reidbench.protocols import setting_keys
 from reidbench.store import DEFAULT_RESULTS
 
 MANY = 10  # more rows than this: plot the best by rank-1 unless --methods names them
@@ -19,9 +18,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder")
     c.add_argument("--methods", type=csv, help=f"comma-separated method names (default: the table's rows, "
                                                f"the {MANY} best by rank-1 when there are more)")
-    c.add_argument("--setting", default="all-single", choices=setting_keys(), help="search mode and shots")
+    c.add_argument("--setting", help="the protocol's setting, e.g. all-single (SYSU-MM01), v2t (RegDB), "
+                                     "ir2vis (LLCM); default: the protocol's first")
     c.add_argument("--max-rank", type=int, default=20, help="last rank plotted")
-    c.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
+    c.add_argument("--protocol", help="default: the results' own (their dataset's default protocol when there are several)")
     c.add_argument("--out", type=Path, help="file stem; writes STEM.png and STEM.pdf "
                                             "(default: RESULTS/figures/cmc_SETTING)")
     c.set_defaults(func=cmd_cmc)
@@ -35,13 +35,17 @@ def add(sub: argparse._SubParsersAction) -> None:
 def cmd_cmc(args: argparse.Namespace) -> int:
     from reidbench.figures.canvas import save_figure
     from reidbench.figures.cmc import cmc_curve, plot_cmc
-    from reidbench.report import context_text
+    from reidbench.report import context_text, table_settings
     from reidbench.selection import select_rows
     from reidbench.store import load_results
 
     if args.max_rank < 1:
         raise ReidbenchError(f"--max-rank must be at least 1, got {args.max_rank}")
     rows = select_rows(load_results(args.results), args.protocol, args.methods)
+    settings = [s.key for s in table_settings(rows)]
+    args.setting = args.setting or settings[0]
+    if args.setting not in settings:
+        raise ReidbenchError(f"unknown setting '{args.setting}' for this protocol (known: {', '.join(settings)})")
     curves = [cmc_curve(row, args.setting, args.max_rank) for row in rows if args.setting in row.result["settings"]]
     if not curves:
         raise ReidbenchError(f"no result here has the setting '{args.setting}'")

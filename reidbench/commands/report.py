@@ -12,9 +12,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("report", help="one HTML page with the table and every figure of a results folder")
     rep.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder")
     rep.add_argument("--out", type=Path, required=True, help="folder for index.html")
-    rep.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
+    rep.add_argument("--protocol", help="default: the results' own (their dataset's default protocol when there are several)")
     rep.add_argument("--show", metavar="METHOD", help="method of the retrieval examples (default: best rank-1)")
-    rep.add_argument("--queries", type=int, default=4, help="IR queries in the retrieval figure")
+    rep.add_argument("--queries", type=int, default=4, help="queries in the retrieval figure")
     rep.add_argument("--seed", type=int, default=0, help="seed drawing the queries")
     rep.set_defaults(func=cmd_report)
 

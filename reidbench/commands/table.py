@@ -18,9 +18,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                        help="default: each method's default or tuned config (other seeds and trial counts "
                             "labelled); all: every config, labelled with what it changes")
     table.add_argument("--format", default="markdown", choices=FORMATS, help="output format")
-    table.add_argument("--protocol", default="sysu", help="sysu or sysu-agw")
+    table.add_argument("--protocol", help="default: the results' own (their dataset's default protocol when there are several)")
     table.add_argument("--std", action="store_true", help="show mean ± std over trials (over seeds / trials)")
-    table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows")
+    table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows (SYSU-MM01) and other "
+                       "authors' published numbers (sysu-agw, RegDB, LLCM)")
     table.add_argument("--minp", action="store_true", help="add mINP columns")
     table.add_argument("--baseline", metavar="METHOD",
                        help="add each method's difference to METHOD with a 95%% CI over the paired trials")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import ClassVar, Iterable
 
 from reidbench.data.imageset import CameraFacts, ImageSet
+from reidbench.errors import ReidbenchError
 
 PARTS = ("train", "val", "test")
 
@@ -34,6 +36,7 @@ class Dataset(abc.ABC):
     """A validated dataset (real, or a replica written in its layout)."""
 
     kind: ClassVar[str]  # the layout: sysu, regdb, llcm, ...
+    label: ClassVar[str]  # the real dataset's name: "SYSU-MM01", "RegDB", "LLCM"
     cameras: ClassVar[CameraFacts]
     splits_per_trial: ClassVar[bool] = False  # each trial its own train/test split (RegDB)
     num_trials: ClassVar[int] = 1  # splits defined by the dataset (10 for RegDB)
@@ -93,5 +96,16 @@ class Dataset(abc.ABC):
     def split_definition(self) -> str:
         """Text that changes whenever the splits change (the ID lists or split files)."""
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "splits_per_trial": self.splits_per_trial, "num_trials": self.num_trials}
+
+def synthetic_metadata(root: Path) -> dict | None:
+    """What a replica says about itself (generator, version, preset, seed, digest); None for real data."""
+    path = root / "SYNTHETIC.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return {"generator": meta["generator"], "generator_version": meta["generator_version"],
+                "preset": meta["preset"]["name"], "seed": meta["seed"],
+                "content_digest": meta.get("content_digest")}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ReidbenchError(f"malformed {path}: a synthetic replica's description must be its generator's JSON") from None

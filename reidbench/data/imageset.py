@@ -11,21 +11,24 @@ import numpy as np
 from reidbench.data.images import read_rgb
 
 VISIBLE, INFRARED = 0, 1  # modality codes: RGB / visible, and IR (thermal or near-infrared)
+MODALITY_NAMES = {VISIBLE: "visible", INFRARED: "IR"}
 
 
 @dataclass(frozen=True)
 class CameraFacts:
     """What a dataset's cameras are: the one home of these facts for every stage.
 
-    ``location`` maps a camera to the place it films: a probe is never matched against
-    gallery images from its own place (SYSU's cameras 2 and 3 share a room; LLCM's cameras
-    film in both modalities, so one number is one place). ``modality`` maps cameras that
-    see only one modality (None where a camera sees both, as in LLCM).
+    ``location`` maps a camera to the place it films, and ``exclude`` says which gallery
+    images of its own place a probe never meets: all of them (``"place"``: SYSU's cameras 2
+    and 3 share a room, and cam-3 probes skip cam 2) or only its own identity's
+    (``"identity_at_place"``: LLCM's cameras film in both modalities, one number one place).
+    ``modality`` maps cameras that see only one modality (None where a camera sees both).
     """
 
     location: Mapping[int, int]
     modality: Mapping[int, int | None]
     names: Mapping[int, str] = field(default_factory=dict)
+    exclude: str = "place"  # reidbench.evaluation.EXCLUDE_KINDS
 
     def cameras_of(self, modality: int) -> tuple[int, ...]:
         return tuple(c for c, m in self.modality.items() if m in (modality, None))

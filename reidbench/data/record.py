@@ -10,25 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from reidbench.data.default import is_named, named_dataset
-from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.data.dataset import Dataset
+from reidbench.data.layouts import load
 from reidbench.errors import ReidbenchError
 
 
-def dataset_record(data: SysuDataset) -> dict[str, Any]:
+def dataset_record(data: Dataset) -> dict[str, Any]:
     """What a result says about its data."""
     return {"name": data.name, "named": is_named(data), "root": str(data.root), "fingerprint": data.fingerprint,
-            "num_images": data.num_images, "ids": data.id_counts(), "layout": data.kind,
+            "num_images": data.num_images, "ids": data.id_counts(), "layout": data.kind, "layout_label": data.label,
             "synthetic": data.synthetic}
 
 
-def dataset_of(record: dict[str, Any], root: Path | None = None, progress: bool = False) -> SysuDataset:
+def dataset_of(record: dict[str, Any], root: Path | None = None, progress: bool = False) -> Dataset:
     """The dataset a result was made on: ``root`` if given, else by name (named datasets), else its root."""
     if root is not None:
-        data = load_sysu(root)
+        data = load(root)
     elif record.get("named"):
         data = named_dataset(record["name"], progress=progress)
     else:
-        data = load_sysu(record["root"])
+        data = load(Path(record["root"]))
     if data.fingerprint != record["fingerprint"]:
         raise ReidbenchError(f"the dataset at {data.root} is not the one this result used (fingerprint "
                              f"{data.fingerprint}, result {record['fingerprint']}); pass its root with --data")

@@ -252,9 +252,9 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
 
 
-def identity(seed: int, pid: int) -> Identity:
-    """Appearance of ``pid``; depends only on (seed, pid)."""
-    rng = np.random.default_rng([_TAG_IDENTITY, seed, pid])
+def identity(seed: int, pid: int, tag: int = _TAG_IDENTITY) -> Identity:
+    """Appearance of ``pid``; depends only on (seed, pid) and the dataset's ``tag``."""
+    rng = np.random.default_rng([tag, seed, pid])
     rgb = np.zeros((N_MATERIALS, 3), np.float32)
     rgb[SKIN], rgb[HAIR] = _skin_rgb(rng), _hair_rgb(rng)
     garments = [TOP_A, TOP_B, BOTTOM_A, BOTTOM_B, SHOES, BACKPACK, BAG, HAT, SCARF]
@@ -622,13 +622,19 @@ def _camera_response(img: np.ndarray, cam: Camera, s: Shot, rng: np.random.Gener
 
 def render(seed: int, cam: int, pid: int, index: int,
            heights: tuple[int, int], idn: Identity | None = None) -> np.ndarray:
-    """Image ``index`` (1-based) of ``pid`` in ``cam`` as H x W x 3 uint8.
+    """Image ``index`` (1-based) of ``pid`` in SYSU camera ``cam`` as H x W x 3 uint8.
 
     IR images come out grey with three equal channels, like the real ones.
     """
-    idn = idn or identity(seed, pid)
-    camera = CAMERAS[cam]
-    rng = np.random.default_rng([_TAG_IMAGE, seed, cam, pid, index])
+    return render_shot([_TAG_IMAGE, seed, cam, pid, index], CAMERAS[cam], idn or identity(seed, pid), heights)
+
+
+def render_shot(key: list[int], camera: Camera, idn: Identity, heights: tuple[int, int]) -> np.ndarray:
+    """One image of ``idn`` seen by ``camera``; every draw comes from a generator seeded by ``key``.
+
+    Other datasets' replicas (RegDB, LLCM) use it with their own cameras and key tags.
+    """
+    rng = np.random.default_rng(key)
     s = _draw_shot(camera, idn, rng, heights)
     canvas = _Canvas(s.h, s.w, camera.ir)
     SCENES[camera.scene](canvas, s, rng)
@@ -690,14 +696,14 @@ def content_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def _write_metadata(root: Path, pl: SynthPlan, p: Preset, seed: int) -> None:
+def _write_metadata(root: Path, pl: SynthPlan, p: Preset, seed: int) -> dict:
     exp = root / "exp"
     exp.mkdir()
     for name, ids in (("train", pl.train), ("val", pl.val), ("test", pl.test),
                       ("available", pl.available)):
         (exp / f"{name}_id.txt").write_text(_ids_line(ids), encoding="utf-8")
     per_cam = {str(c): sum(n for cc, _, n in pl.counts if cc == c) for c in range(1, 7)}
-    meta = {
+    return {
         "generator": "reidbench.data.synth",
         "generator_version": GENERATOR_VERSION,
         "preset": asdict(p),
@@ -708,10 +714,7 @@ def _write_metadata(root: Path, pl: SynthPlan, p: Preset, seed: int) -> None:
         "images_per_cam": per_cam,
         "n_ids": {"with_images": len({pid for _, pid, _ in pl.counts}), "train": len(pl.train),
                   "val": len(pl.val), "test": len(pl.test), "available": len(pl.available)},
-        "content_digest": content_digest(root),
     }
-    (root / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n",
-                                         encoding="utf-8")
 
 
 def _check_target(out: Path) -> None:
@@ -730,14 +733,14 @@ def _default_workers(n_images: int) -> int:
     return os.cpu_count() or 1
 
 
-def _render_all(root: Path, pl: SynthPlan, seed: int, heights: tuple[int, int],
-                workers: int, bar: tqdm) -> None:
+def run_jobs(fn: Callable[..., int], jobs: list[tuple], workers: int, bar: tqdm) -> None:
+    """``fn(*job)`` for every job (each returns how many images it wrote), here or in worker processes."""
     if workers == 1:
-        for cam, pid, n in pl.counts:
-            bar.update(_write_folder(root, seed, heights, cam, pid, n))
+        for job in jobs:
+            bar.update(fn(*job))
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_write_folder, root, seed, heights, c, p, n) for c, p, n in pl.counts]
+        futures = [pool.submit(fn, *job) for job in jobs]
         try:
             for fut in as_completed(futures):
                 bar.update(fut.result())
@@ -747,31 +750,47 @@ def _render_all(root: Path, pl: SynthPlan, seed: int, heights: tuple[int, int],
             raise
 
 
-def generate(out: Path, preset: str = "small", seed: int = 0, progress: bool = True,
-             *, workers: int | None = None) -> Path:
-    """Write a synthetic SYSU-MM01 replica to ``out`` and return ``out``.
+def build_replica(out: Path, seed: int, n_images: int, desc: str, progress: bool,
+                  fill: Callable[[Path, tqdm], dict]) -> Path:
+    """Write a replica into a temporary sibling folder renamed to ``out`` at the end (never a partial dataset).
 
-    Everything is built in a temporary sibling directory that is renamed to ``out`` at
-    the end, so an interrupted run never leaves a partial dataset there. ``out`` must
-    not exist or be an empty directory. ``workers`` (default: serial below 1,000 images,
-    else one process per core) does not change the output.
+    ``fill(folder, bar)`` writes images and lists and returns the metadata; the content
+    digest is added and everything goes into ``SYNTHETIC.json``. ``out`` must not exist
+    or be an empty folder.
     """
     out = Path(out)
-    p = _preset(preset)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ReidbenchError(f"seed must be a non-negative integer, got {seed!r}")
     _check_target(out)
-    pl = plan(preset)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
     tmp.mkdir()
     try:
-        with tqdm(total=pl.n_images, desc=f"synth {preset}", unit="img", disable=not progress) as bar:
-            _render_all(tmp, pl, int(seed), p.height_range, workers or _default_workers(pl.n_images), bar)
-        _write_metadata(tmp, pl, p, int(seed))
+        with tqdm(total=n_images, desc=desc, unit="img", disable=not progress) as bar:
+            meta = fill(tmp, bar)
+        meta["content_digest"] = content_digest(tmp)
+        (tmp / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _check_target(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def generate(out: Path, preset: str = "small", seed: int = 0, progress: bool = True,
+             *, workers: int | None = None) -> Path:
+    """Write a synthetic SYSU-MM01 replica to ``out`` and return ``out``.
+
+    ``workers`` (default: serial below 1,000 images, else one process per core) does not
+    change the output.
+    """
+    p = _preset(preset)
+    pl = plan(preset)
+
+    def fill(root: Path, bar: tqdm) -> dict:
+        jobs = [(root, int(seed), p.height_range, c, pid, n) for c, pid, n in pl.counts]
+        run_jobs(_write_folder, jobs, workers or _default_workers(pl.n_images), bar)
+        return _write_metadata(root, pl, p, int(seed))
+
+    return build_replica(Path(out), seed, pl.n_images, f"synth {preset}", progress, fill)

@@ -7,14 +7,13 @@ what is missing, before any work is done.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from reidbench.data.dataset import Dataset, Split
+from reidbench.data.dataset import Dataset, Split, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
@@ -38,6 +37,7 @@ class SysuDataset(Dataset):
     """A validated SYSU-MM01-layout dataset: file lists per (camera, ID) and the split."""
 
     kind = "sysu"
+    label = "SYSU-MM01"
     cameras = SYSU_CAMERAS
 
     root: Path
@@ -92,6 +92,11 @@ def parse_id_list(path: Path) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def looks_like(root: Path) -> bool:
+    """A SYSU-MM01 layout has an ``exp`` folder of ID lists beside camera folders."""
+    return (root / "exp").is_dir() and any((root / f"cam{c}").is_dir() for c in CAMERAS)
+
+
 def load_sysu(root: str | os.PathLike, name: str | None = None) -> SysuDataset:
     """Read and validate a SYSU-MM01-layout dataset at ``root``."""
     root = Path(root).expanduser()
@@ -108,21 +113,7 @@ def load_sysu(root: str | os.PathLike, name: str | None = None) -> SysuDataset:
     _check_disjoint(splits, root)
     files = _list_files(root)
     _check_test_ids(files, splits["test"], root)
-    return SysuDataset(root, files, splits, name=name or root.name, synthetic=_synthetic_metadata(root))
-
-
-def _synthetic_metadata(root: Path) -> dict | None:
-    """What a replica says about itself (generator, version, preset, seed, digest); None for real data."""
-    path = root / "SYNTHETIC.json"
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        return {"generator": meta["generator"], "generator_version": meta["generator_version"],
-                "preset": meta["preset"]["name"], "seed": meta["seed"],
-                "content_digest": meta.get("content_digest")}
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ReidbenchError(f"malformed {path}: a synthetic replica's description must be its generator's JSON") from None
+    return SysuDataset(root, files, splits, name=name or root.name, synthetic=synthetic_metadata(root))
 
 
 def _list_files(root: Path) -> dict[tuple[int, int], tuple[str, ...]]:

@@ -32,7 +32,7 @@ class Section:
     body: str
 
 
-def build_report(results_dir: Path, out_dir: Path, protocol: str = "sysu", show: str | None = None,
+def build_report(results_dir: Path, out_dir: Path, protocol: str | None = None, show: str | None = None,
                  queries: int = 4, top_k: int = 10, seed: int = 0) -> Path:
     """Write ``<out_dir>/index.html`` and return its path."""
     results = load_results(results_dir)
@@ -90,8 +90,9 @@ def _retrieval_figure(row: Row, queries: int, top_k: int, seed: int) -> str:
     except ReidbenchError as exc:
         return _note(f"{row.label}: no retrieval examples: {exc}")
     data = base64.b64encode(retrieval.image_bytes(grid.image)).decode("ascii")
-    return _figure(data, f"{row.label}, {setting_group(setting)}, trial {view.trial + 1}: IR queries (blue) "
-                         f"and their top-{top_k} RGB gallery images, true matches green, false red "
+    return _figure(data, f"{row.label}, {setting_group(setting)}, trial {view.trial + 1}: {view.query_modality} "
+                         f"queries (blue) and their top-{top_k} {view.gallery_modality} gallery images, true matches "
+                         "green, false red "
                          f"(queries drawn with seed {seed})")
 
 

@@ -1,4 +1,4 @@
-"""Retrieval examples (the paper's Fig. 6): IR queries and their top-k RGB gallery images.
+"""Retrieval examples (the paper's Fig. 6): queries and their top-k gallery images of the other modality.
 
 Everything comes from a result file: the top-k gallery images of every probe that
 the run stored (trial 1's gallery, scored as the metrics were: the location rule,
@@ -14,18 +14,18 @@ import io
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reidbench.data.imageset import ImageSet
+from reidbench.data.imageset import MODALITY_NAMES, ImageSet
 from reidbench.data.record import dataset_of
 from reidbench.errors import ReidbenchError
+from reidbench.evaluation import MatchRule
 from reidbench.figures.canvas import write_bytes_atomic
 from reidbench.protocols import get_protocol
 from reidbench.report import context_text
-from reidbench.scoring import allowed, decode_ranks
+from reidbench.scoring import decode_ranks
 from reidbench.store import read_result
 
 CELL_W, CELL_H, FRAME, GAP, QUERY_GAP, HEADER, CAPTION, LINE = 64, 128, 4, 4, 18, 30, 14, 13
@@ -46,7 +46,18 @@ class RunView:
     setting: str
     trial: int
     context: str  # protocol, dataset and gallery source, for the header
-    locations: Mapping[int, int]  # camera -> place (the same-place rule of the scores)
+    rule: MatchRule  # the matching rule of the scores
+
+    @property
+    def query_modality(self) -> str:
+        """The probes' modality ("IR", "visible"), or "mixed"."""
+        kinds = set(self.probes.modality.tolist())
+        return MODALITY_NAMES[kinds.pop()] if len(kinds) == 1 else "mixed"
+
+    @property
+    def gallery_modality(self) -> str:
+        kinds = set(self.pool.modality[self.gallery].tolist())
+        return MODALITY_NAMES[kinds.pop()] if len(kinds) == 1 else "mixed"
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,9 @@ class Retrieval:
     matches: np.ndarray
 
 
-def load_run(path: Path, setting: str, data_root: Path | None = None) -> RunView:
-    """The stored retrievals of one setting of a result file, with the images they point to."""
+def load_run(path: Path, setting: str | None, data_root: Path | None = None) -> RunView:
+    """The stored retrievals of one setting (default: the first stored) of a result file,
+    with the images they point to."""
     if not Path(path).is_file():
         raise ReidbenchError(f"result file not found: {path}")
     result = read_result(path)
@@ -69,6 +81,7 @@ def load_run(path: Path, setting: str, data_root: Path | None = None) -> RunView
     except (KeyError, TypeError, ValueError):
         raise ReidbenchError(f"{path} stores no retrieval lists (made by an older reidbench?); "
                              "run the method again") from None
+    setting = setting or next(iter(blob))
     if setting not in blob:
         raise ReidbenchError(f"{path} has no setting '{setting}' (has: {', '.join(blob)})")
     data = dataset_of(result["dataset"], data_root)
@@ -82,14 +95,15 @@ def load_run(path: Path, setting: str, data_root: Path | None = None) -> RunView
     gallery = protocol.galleries(data, spec, trial + 1).indices[trial]
     return RunView(result["method"]["name"], result["method"]["label"], probes, pool, ranked,
                    np.asarray(gallery, np.int64), result["protocol"]["distance"], setting, trial,
-                   context_text([result]), protocol.locations(data))
+                   context_text([result]), protocol.match_rule(data))
 
 
 def choose_queries(view: RunView, n: int, seed: int) -> np.ndarray:
     """``n`` probe rows, drawn with ``seed`` among those with a true match in the gallery."""
     g_pids, g_cams = view.pool.pids[view.gallery], view.pool.cams[view.gallery]
     valid = [i for i in range(len(view.probes))
-             if np.any(allowed(view.probes.cams[i], g_cams, view.locations) & (g_pids == view.probes.pids[i]))]
+             if np.any(view.rule.allowed(view.probes.cams[i], view.probes.pids[i], g_cams, g_pids)
+                     & (g_pids == view.probes.pids[i]))]
     if n < 1:
         raise ReidbenchError(f"--queries must be at least 1, got {n}")
     if n > len(valid):
@@ -133,7 +147,7 @@ def render_grid(view: RunView, rows: list[Retrieval]) -> Grid:
                         "true matches green, false red", fill=TEXT, font=font)
     for n, line in enumerate(context, 1):
         draw.text((GAP, 1 + LINE * n), line, fill=TEXT, font=font)
-    draw.text((xs[0] + 2, header - 15), "query (IR)", fill=TEXT, font=font)
+    draw.text((xs[0] + 2, header - 15), f"query ({view.query_modality})", fill=TEXT, font=font)
     for j in range(top_k):
         draw.text((xs[j + 1] + cell_w // 2 - 4, header - 15), str(j + 1), fill=TEXT, font=font)
     boxes = []
