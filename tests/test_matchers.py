@@ -7,8 +7,7 @@ import pytest
 from reidbench.errors import ReidbenchError
 from reidbench.methods.handcrafted.cca import CCA, pair_moments
 from reidbench.methods.handcrafted.cdfe import CDFE, cdfe_matrix, cross_degrees, cross_term, heat_kernel_graph
-from reidbench.methods.handcrafted.craft import (CRAFT, augment, camera_correlation, craft_coefficients,
-                                                 mfa_graphs)
+from reidbench.methods.handcrafted.craft import CRAFT, camera_correlation, craft_coefficients, mfa_graphs
 from reidbench.methods.handcrafted.lfda import LFDA, lfda_scatters, local_scaling
 from reidbench.methods.handcrafted.linalg import knn_chunked, top_psd_eigh
 from reidbench.methods.handcrafted.pca import PCA, Euclidean
@@ -228,7 +227,8 @@ def test_craft_v2_closed_form_matches_the_general_eigen_route() -> None:
     closed = np.stack([np.concatenate([(omega[0, v] + omega[1, v]) * s / np.sqrt(2 * (1 - beta)),
                                        (omega[0, v] - omega[1, v]) * s / np.sqrt(2 * (1 + beta))])
                        for s, v in zip(S, views)])
-    ours = augment(S, views, craft_coefficients(omega, beta))
+    coeffs = craft_coefficients(omega, beta)
+    ours = np.hstack([coeffs[j, views][:, None] * S for j in range(2)])  # rows c_v ⊗ s
     # Eigenvectors inside the two q-fold eigenspaces are not unique: compare inner products.
     np.testing.assert_allclose(closed @ closed.T, general @ general.T, atol=1e-12)
     np.testing.assert_allclose(ours, closed, atol=1e-12)
@@ -237,8 +237,8 @@ def test_craft_v2_closed_form_matches_the_general_eigen_route() -> None:
 def test_craft_mfa_graphs_are_symmetric_binary_and_respect_identities() -> None:
     rng = np.random.default_rng(11)
     labels = np.repeat(np.arange(6), [3, 12, 12, 12, 12, 12])
-    S = rng.normal(size=(labels.size, 4))
-    W_w, W_b = mfa_graphs(S, labels, n_within=10, n_between=30)
+    S, views = rng.normal(size=(labels.size, 4)), rng.integers(0, 2, labels.size)
+    W_w, W_b = mfa_graphs(S, labels, views, n_within=10, n_between=30, within="any")
     for W, same in ((W_w, True), (W_b, False)):
         dense = W.toarray()
         np.testing.assert_array_equal(dense, dense.T)
@@ -299,6 +299,14 @@ def test_cdfe_matrix_form_equals_the_pairwise_objective() -> None:
                 for F, E in ((X, ex), (Z, ez)))
     assert np.trace(W.T @ M @ W) == pytest.approx((_explicit_omega(lx, lz, alpha) * cross).sum() + beta * local,
                                                   rel=1e-10)
+
+
+def test_cdfe_caps_components_at_classes_minus_one(toy) -> None:
+    cdfe = CDFE(n_components=500, pca_dim=60).fit(*toy["train"])
+    assert cdfe.n_components_ == 29 and cdfe.transform(*toy["test"][::2]).shape[1] == 29
+    X, pids, modality = toy["train"]
+    pids = np.where((modality == 1) & (pids >= 10), pids + 100, pids)  # 10 identities keep both modalities
+    assert CDFE(n_components=500, pca_dim=60).fit(X, pids, modality).n_components_ == 9
 
 
 def test_cdfe_needs_same_identity_pairs() -> None:

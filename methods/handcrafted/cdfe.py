@@ -78,7 +78,9 @@ class CDFE:
     """Linear CDFE after per-modality PCA: gallery (RGB) Uᵀx, probe (IR) Vᵀz, Euclidean distance.
 
     Parameters:
-        n_components: d, eigenvectors of M with the smallest eigenvalues.
+        n_components: d, eigenvectors of M with the smallest eigenvalues; capped at
+            (#identities with both modalities) - 1, since rank(XᵀΩZ) <= #classes - 1 and the
+            directions past it carry only the within-modality diagonal terms.
         alpha: weight α of the different-identity term.
         beta: weight β of the local-consistency term (graph weights sum to 1 per modality).
         k: neighbours of the heat-kernel graph inside each modality.
@@ -99,14 +101,19 @@ class CDFE:
         self.n_features_: int | None = None
 
     def fit(self, X: np.ndarray, pids: np.ndarray, modality: np.ndarray) -> "CDFE":
-        """Per-modality PCA, the blocks of M from class sums and sparse graphs, bottom-d eigh."""
+        """Per-modality PCA, the blocks of M from class sums and sparse graphs, bottom-d eigh (d capped)."""
         data = check_training(X, pids, modality)
-        self.pca_ = fit_modality_pcas(data.X, data.modality, **self.pca_args)
         rows = {m: np.flatnonzero(data.modality == m) for m in (RGB, IR)}
+        paired = np.intersect1d(data.labels[rows[RGB]], data.labels[rows[IR]]).size
+        if paired < 2:
+            raise ReidbenchError("CDFE needs at least 2 identities with both RGB and IR samples "
+                                 "(same-identity pairs)")
+        self.pca_ = fit_modality_pcas(data.X, data.modality, **self.pca_args)
         Xs, Zs = (self.pca_[m].transform(data.X, rows[m]) for m in (RGB, IR))
         M = cdfe_matrix(Xs, data.labels[rows[RGB]], Zs, data.labels[rows[IR]], data.n_classes,
                         self.alpha, self.beta, self.k)
-        self.eigenvalues_, W = bottom_eigh(M, self.n_components)
+        self.n_components_ = min(self.n_components, paired - 1, M.shape[0])
+        self.eigenvalues_, W = bottom_eigh(M, self.n_components_)
         kx = Xs.shape[1]
         self.maps_ = {RGB: W[:kx], IR: W[kx:]}
         self.n_features_ = data.X.shape[1]

@@ -191,21 +191,6 @@ def sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return D
 
 
-def knn_within_classes(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each sample's ``min(k, n_c - 1)`` nearest same-class samples, as (rows, cols) edge lists."""
-    rows, cols = [], []
-    for idx in class_members(labels):
-        kk = min(k, idx.size - 1)
-        if kk < 1:
-            continue
-        D = sq_distances(X[idx], X[idx])
-        np.fill_diagonal(D, np.inf)
-        nn = np.argpartition(D, kk - 1, axis=1)[:, :kk]
-        rows.append(np.repeat(idx, kk))
-        cols.append(idx[nn].ravel())
-    return _concat(rows), _concat(cols)
-
-
 def knn_chunked(X: np.ndarray, k: int, labels: np.ndarray | None = None,
                 chunk_rows: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """k nearest other rows of X (of another class when ``labels`` is given), in chunks.

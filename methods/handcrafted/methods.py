@@ -19,7 +19,7 @@ from reidbench.methods.handcrafted.descriptors import RESIZE, Descriptor
 from reidbench.methods.handcrafted.hog import HOG_SIZE, hog_batch
 from reidbench.methods.handcrafted.cca import CCA
 from reidbench.methods.handcrafted.cdfe import CDFE
-from reidbench.methods.handcrafted.craft import CRAFT
+from reidbench.methods.handcrafted.craft import CRAFT, WITHIN_MODES
 from reidbench.methods.handcrafted.lfda import LFDA
 from reidbench.methods.handcrafted.lomo import lomo
 from reidbench.methods.handcrafted.pca import Euclidean
@@ -44,8 +44,8 @@ MATCHER_RULES: dict[str, dict[str, Rule]] = {
     "lfda": {**_PCA_RULES, "n_components": Range(1, None), "k": Range(1, None), "beta": Range(0, 1),
              "embedding": OneOf(("weighted", "orthonormalised", "plain"))},
     "craft": {**_PCA_RULES, "n_components": Range(1, None), "beta": Range(0, 1, open="hi"),
-              "n_within": Range(1, None), "n_between": Range(1, None), "reg": Range(0, 1, open="hi"),
-              "omega_samples": Range(2, None), "omega_seed": Range(0, None)},
+              "n_within": Range(1, None), "n_between": Range(1, None), "within": OneOf(WITHIN_MODES),
+              "reg": Range(0, 1, open="hi"), "omega_samples": Range(2, None), "omega_seed": Range(0, None)},
     "cdfe": {**_PCA_RULES, "n_components": Range(1, None), "alpha": Range(0, None), "beta": Range(0, None),
              "k": Range(1, None)},
 }
