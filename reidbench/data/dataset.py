@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterable
@@ -95,6 +96,32 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def split_definition(self) -> str:
         """Text that changes whenever the splits change (the ID lists or split files)."""
+
+
+_PATH_LABEL = re.compile(r"^(\S+) (-?\d+)$")
+
+
+def read_list_text(path: Path, what: str) -> str:
+    """A split or list file's text; one line naming the file when it is missing or not UTF-8."""
+    if not path.is_file():
+        raise ReidbenchError(f"missing {what}: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReidbenchError(f"malformed {what} {path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def path_label_lines(path: Path, what: str) -> list[tuple[int, str, int]]:
+    """(line number, relative path, label) of every ``<path> <label>`` line (RegDB's and LLCM's lists)."""
+    out = []
+    for n, line in enumerate(read_list_text(path, what).splitlines(), 1):
+        m = _PATH_LABEL.match(line)
+        if m is None:
+            raise ReidbenchError(f"malformed {what} {path}, line {n}: expected '<path> <label>', got {line!r}")
+        out.append((n, m.group(1), int(m.group(2))))
+    if not out:
+        raise ReidbenchError(f"malformed {what} {path}: the file is empty")
+    return out
 
 
 def synthetic_metadata(root: Path) -> dict | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reidbench.data.dataset import Dataset, Split, synthetic_metadata
+from reidbench.data.dataset import Dataset, Split, path_label_lines, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.data.sysu import parse_id_list
 from reidbench.errors import ReidbenchError
@@ -36,7 +36,6 @@ TRAIN_FILES = {VISIBLE: "train_vis.txt", INFRARED: "train_nir.txt"}
 VAL_FRACTION = 0.1
 VAL_SEED = 2023
 FILE = re.compile(r"^(\d{4})_c(\d{2})_s\d{6}_f\d{4}_(vis|nir)\.(jpg|png|bmp)$")
-_LINE = re.compile(r"^(\S+) (-?\d+)$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,26 +107,14 @@ def load_llcm(root: Path, name: str | None = None) -> LlcmDataset:
 
 
 def _read_train(path: Path, root: Path, modality: int) -> list[tuple[str, int, int, int]]:
-    if not path.is_file():
-        raise ReidbenchError(f"missing LLCM list: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ReidbenchError(f"malformed list {path}: not UTF-8 text (byte {exc.start})") from None
     rows = []
-    for n, line in enumerate(lines, 1):
-        m = _LINE.match(line)
-        if m is None:
-            raise ReidbenchError(f"malformed list {path}, line {n}: expected '<path> <label>', got {line!r}")
-        rel = m.group(1)
+    for n, rel, _ in path_label_lines(path, "LLCM list"):
         if not (root / rel).is_file():
             raise ReidbenchError(f"list {path}, line {n}: image not found: {rel}")
         pid, cam, mod = parse_name(Path(rel).name, root / rel)
         if mod != modality:
             raise ReidbenchError(f"list {path}, line {n}: {rel} is not a {('VIS', 'NIR')[modality]} image")
         rows.append((rel, pid, cam, mod))
-    if not rows:
-        raise ReidbenchError(f"malformed list {path}: the file is empty")
     return rows
 
 

@@ -15,13 +15,12 @@ are a seeded tenth of its training identities (held out from training).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from reidbench.data.dataset import Dataset, Split, synthetic_metadata
+from reidbench.data.dataset import Dataset, Split, path_label_lines, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
@@ -32,7 +31,6 @@ REGDB_CAMERAS = CameraFacts(location={1: 1, 2: 2}, modality={1: VISIBLE, 2: INFR
                             names={1: "visible", 2: "thermal"})
 VAL_FRACTION = 0.1
 VAL_SEED = 2024
-_LINE = re.compile(r"^(\S+) (-?\d+)$")
 
 
 @dataclass(frozen=True)
@@ -113,19 +111,9 @@ def load_regdb(root: Path, name: str | None = None) -> RegdbDataset:
 
 
 def _read_idx(path: Path, modality: str, present: set[str]) -> IdxFile:
-    if not path.is_file():
-        raise ReidbenchError(f"missing RegDB split file: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ReidbenchError(f"malformed split file {path}: not UTF-8 text (byte {exc.start})") from None
     folder = MODALITIES[modality][0]
     paths, pids, labels = [], [], []
-    for n, line in enumerate(lines, 1):
-        m = _LINE.match(line)
-        if m is None:
-            raise ReidbenchError(f"malformed split file {path}, line {n}: expected '<path> <label>', got {line!r}")
-        rel, label = m.group(1), int(m.group(2))
+    for n, rel, label in path_label_lines(path, "RegDB split file"):
         parts = rel.split("/")
         if len(parts) != 3 or parts[0] != folder or not parts[1].isdigit():
             raise ReidbenchError(f"malformed split file {path}, line {n}: '{rel}' is not {folder}/<id>/<file>")
@@ -134,8 +122,6 @@ def _read_idx(path: Path, modality: str, present: set[str]) -> IdxFile:
         paths.append(rel)
         pids.append(int(parts[1]))
         labels.append(label)
-    if not paths:
-        raise ReidbenchError(f"malformed split file {path}: the file is empty")
     pairs = set(zip(labels, pids))
     if len(pairs) != len(set(labels)) or len(pairs) != len(set(pids)):
         raise ReidbenchError(f"malformed split file {path}: labels and identity folders do not match one to one")

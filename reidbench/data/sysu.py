@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from reidbench.data.dataset import Dataset, Split, synthetic_metadata
+from reidbench.data.dataset import Dataset, Split, read_list_text, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
@@ -71,12 +71,7 @@ class SysuDataset(Dataset):
 
 def parse_id_list(path: Path) -> tuple[int, ...]:
     """Parse one line of comma-separated integers (the ``exp/*_id.txt`` format)."""
-    if not path.is_file():
-        raise ReidbenchError(f"missing ID list: {path}")
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise ReidbenchError(f"malformed ID list {path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_list_text(path, "ID list").strip()
     if not text:
         raise ReidbenchError(f"malformed ID list {path}: the file is empty")
     if "\n" in text:
