@@ -1,4 +1,4 @@
-"""reidbench: cross-modality (RGB-IR) person re-identification benchmark (SYSU-MM01, cmGAN Table 1).
+"""reidbench: visible-infrared person re-identification benchmark (SYSU-MM01 and cmGAN Table 1, RegDB, LLCM).
 
 From Python::
 
@@ -22,17 +22,18 @@ _LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": 
 
 
 def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Path | None = None,
-        protocol: str = "sysu", seeds: Sequence[int] = (0,), **options: Any) -> list[Path]:
+        protocol: str | None = None, seeds: Sequence[int] = (0,), **options: Any) -> list[Path]:
     """Run methods as ``reidbench run`` does and return the result files written.
 
-    ``options`` are :class:`reidbench.runner.RunOptions` fields: ``modes``, ``shots``,
+    ``protocol`` defaults to the dataset layout's own. ``options`` are
+    :class:`reidbench.runner.RunOptions` fields: ``modes``, ``shots``, ``settings``,
     ``trials``, ``device``, ``results``, ``cache``, ``overrides`` ({method: {key: value}}),
     ``defaults``, ``progress``.
     """
     from reidbench.runner import RunOptions, run as run_methods
 
     names = [methods] if isinstance(methods, str) else list(methods)
-    for key in ("modes", "shots"):
+    for key in ("modes", "shots", "settings"):
         if key in options:
             options[key] = tuple(options[key])
     opts = RunOptions(methods=names, dataset=dataset, data=Path(data) if data is not None else None,

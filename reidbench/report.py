@@ -12,7 +12,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from reidbench.errors import ReidbenchError
-from reidbench.paper import PAPER_DATASET, paper_table, published
+from reidbench.paper import PAPER_DATASET, PAPER_PROTOCOL, paper_table, published
 from reidbench.protocols import Setting, describe_source, get_protocol
 from reidbench.selection import Row
 
@@ -75,7 +75,7 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
         cells.append([_cell(numbers, row.label, s.key, m, std) for s in settings for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
-        if with_paper and row.method in paper.index and not row.variant and protocol == "sysu":
+        if with_paper and row.method in paper.index and not row.variant and protocol == PAPER_PROTOCOL:
             cells.append([_paper_cell(paper.loc[row.method], s.key, m) for s in settings for m in metrics]
                          + [""] * n_extra)
             index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
@@ -111,7 +111,7 @@ def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) ->
         caption += "; ± std over trials"
     if with_paper:
         protocol = rows[0].result["protocol"]["name"]
-        if protocol == "sysu":
+        if protocol == PAPER_PROTOCOL:
             caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
         others = published(protocol)
         if len(others):

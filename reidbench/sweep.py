@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from reidbench import provenance
 from reidbench.atomic import ensure_writable
-from reidbench.data.sysu import SysuDataset
+from reidbench.data.dataset import Dataset
 from reidbench.device import resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
@@ -151,7 +151,7 @@ def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -
                              "choose another --out or delete it")
 
 
-def _manifest(opts: SweepOptions, data: SysuDataset, points: list[SweepPoint], done: dict[str, str]) -> dict[str, Any]:
+def _manifest(opts: SweepOptions, data: Dataset, points: list[SweepPoint], done: dict[str, str]) -> dict[str, Any]:
     return {
         "kind": "reidbench-sweep",
         "method": opts.method, "key": opts.key, "values": list(opts.values),
