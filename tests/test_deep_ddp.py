@@ -51,7 +51,7 @@ class PixelLinear(nn.Module):
 class LinearTask(Task):
     columns: ClassVar[tuple[str, ...]] = ("l_ide",)
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, device: torch.device = torch.device("cpu")):
         torch.manual_seed(0)
         self.net = PixelLinear(num_classes)
         self.networks = {"net": self.net}
@@ -64,7 +64,7 @@ class LinearTask(Task):
         amp.step(loss, self.optimizers["net"], "net")
         return "train", {"l_ide": loss.detach()}
 
-    def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
+    def embed(self, images: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
         return self.net.features(images)
 
 

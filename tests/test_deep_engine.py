@@ -66,7 +66,7 @@ def test_resume_after_ctrl_c_replays_the_uninterrupted_run_bit_for_bit(
     with pytest.raises(KeyboardInterrupt):
         first.fit(sets["train"], sets["val"], context(tmp_path, "resumed"))
     ckpt = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
-    assert ckpt["step"] == 7 and signal.getsignal(signal.SIGINT) is handler
+    assert ckpt["state"]["step"] == 7 and signal.getsignal(signal.SIGINT) is handler
     monkeypatch.setattr(CmganTask, "train_step", real_step)
 
     resumed = create_method("cmgan", config)
@@ -85,7 +85,7 @@ def test_loss_log_records_every_term_of_both_phases(sets: dict[str, ImageSet], t
     m.fit(sets["train"], sets["val"], context(tmp_path, "w"))
     rows = read_log(tmp_path / "w" / "losses.csv")
     assert list(rows[0]) == ["step", "epoch", "phase", "l_ide", "l_tri", "l_gen", "l_dis", "d_acc",
-                             "l_total", "lr_g", "lr_d"]
+                             "tri_active", "l_total", "lr_g", "lr_d"]
     assert [r["step"] for r in rows] == [str(i) for i in range(12)]
     assert [r["phase"] for r in rows] == (["gen"] * 5 + ["dis"]) * 2
     for r in rows:
@@ -113,7 +113,7 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
     monkeypatch.setattr(CmganTask, "train_step", nan_at_step_5)
     with pytest.raises(ReidbenchError, match=r"non-finite loss at step 5 \(l_dis=nan\).*last.pt \(step 4\)"):
         create_method("cmgan", FAST).fit(sets["train"], sets["val"], context(tmp_path, "w"))
-    assert torch.load(tmp_path / "w" / "last.pt", weights_only=True)["step"] == 4
+    assert torch.load(tmp_path / "w" / "last.pt", weights_only=True)["state"]["step"] == 4
 
 
 def test_resuming_another_methods_or_configs_checkpoint_is_an_error(
@@ -126,10 +126,87 @@ def test_resuming_another_methods_or_configs_checkpoint_is_an_error(
         create_method("cmgan", {**FAST, "steps": 4, "margin": 0.9}).fit(
             sets["train"], sets["val"], context(tmp_path, "w", resume=True))
     # the same config (eval_batch does not shape training) resumes a finished run without training
-    trained = torch.load(tmp_path / "w" / "last.pt", weights_only=True)
-    done = create_method("cmgan", {**FAST, "steps": 4, "eval_batch": 7})
+    trained = torch.load(tmp_path / "w" / "last.pt", weights_only=True)["state"]
+    done = create_method("cmgan", {**FAST, "steps": 4, "eval_batch": 7, "log_every": 3})
     done.fit(sets["train"], sets["val"], context(tmp_path, "w", resume=True))
     report = done.provenance()["training"]
     assert report["resumed_from_step"] == 4 and report["train_time_s"] == round(trained["train_time_s"], 2)
     assert all(torch.equal(v, trained["selection"]["best_networks"]["generator"][k])
                for k, v in done.engine.task.networks["generator"].state_dict().items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality of nested checkpoint contents (tensors compared exactly)."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or (isinstance(a, float) and a != a and b != b)
+
+
+def _train_state(train: ImageSet, seed: int) -> Any:
+    from reidbench.methods.deep.data import Augmenter, get_profile
+    from reidbench.methods.deep.sampler import IdentityModalitySampler
+    from reidbench.methods.deep.state import TrainState
+    from reidbench.methods.deep.task import Amp
+
+    method = create_method("cmgan", FAST)
+    config = method.resolved_config("cpu")
+    torch.manual_seed(seed)
+    task = method.build_task(config, int(len(np.unique(train.pids))), torch.device("cpu"), progress=False)
+    return TrainState(task, Amp("auto", torch.device("cpu"), list(task.optimizers)),
+                      IdentityModalitySampler(train.pids, train.modalities, 4, 2, seed=seed),
+                      Augmenter(get_profile(config["input"]), config["erase"], seed=seed), torch.device("cpu"))
+
+
+def _one_step(state: Any, images: torch.Tensor) -> None:
+    """A training step as the engine takes it (sampler, augmenter, update), on a fixed image bank."""
+    from reidbench.methods.deep.task import Batch
+
+    idx = state.sampler.next_global()
+    order = np.argsort(np.arange(len(idx)) % 4 >= 2, kind="stable")  # k = 2 RGB then 2 IR per identity
+    params = state.augmenter.draw(len(idx))[torch.from_numpy(order)]
+    x = state.augmenter.apply(images[torch.from_numpy(idx[order] % len(images))], params)
+    labels = torch.from_numpy(idx[order] % 8)
+    batch = Batch(x, labels, torch.from_numpy((np.arange(len(idx)) >= len(idx) // 2).astype(np.int64)),
+                  len(idx) // 2)
+    _, values = state.task.train_step(state.step, batch, state.task.networks, state.amp)
+    state.task.check(state.step, {"l_dis": float(values["l_dis"])})  # cmGAN's running mean of l_dis
+    state.step += 1
+    state.train_time += 0.5
+
+
+def test_train_state_round_trips_every_part_through_a_checkpoint(sets: dict[str, ImageSet], tmp_path: Path) -> None:
+    import io
+    import random
+
+    images = torch.randint(0, 256, (32, 3, 64, 32), dtype=torch.uint8)
+    trained = _train_state(sets["train"], seed=1)
+    for _ in range(7):  # generator and discriminator steps: both optimisers, schedulers, streams move
+        _one_step(trained, images)
+    trained.selection.history.append({"step": 7, "mAP": 0.25})
+    trained.selection.best_step, trained.selection.best_score = 7, 0.25
+    saved = trained.state_dict()
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)  # as a checkpoint is read
+
+    fresh = _train_state(sets["train"], seed=7)  # other initial weights and streams
+    random.random(), np.random.rand(), torch.rand(3)  # the global RNGs move on too
+    fresh.load_state_dict(loaded)
+    assert _same(fresh.state_dict(), saved)  # every part, the global RNG states included
+    assert fresh.step == 7 and fresh.train_time == 3.5 and fresh.selection.best_step == 7
+    assert fresh.task.dis_ema == trained.task.dis_ema is not None
+
+    # both continue identically: same batches, same augmentation, same update
+    from reidbench.methods.deep.rng import restore_rng_state
+
+    _one_step(fresh, images)
+    restore_rng_state(loaded["rng"], torch.device("cpu"))
+    _one_step(trained, images)
+    a, b = trained.state_dict(), fresh.state_dict()
+    assert _same(a["networks"], b["networks"]) and _same(a["optimizers"], b["optimizers"])
+    assert _same(a["sampler"], b["sampler"]) and _same(a["augmenter"], b["augmenter"])

@@ -1,5 +1,6 @@
 """Unit tests of the deep-method building blocks: losses, sampler, augmentation,
-input encodings, backbones, presets, cmGAN's alternation and the registry."""
+input encodings, backbones, two-stream splits, presets, cmGAN's alternation, AGW's
+parts and the registry."""
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ from reidbench.methods.deep.cmgan import CmGAN, CmganTask, phase_of
 from reidbench.methods.deep.config import CMGAN_CONFIG, COMMON_CONFIG
 from reidbench.methods.deep.data import Augmenter, InputProfile
 from reidbench.methods.deep.encoding import GREY_MEAN, GREY_STD, InputEncoder
-from reidbench.methods.deep.losses import cross_modality_triplet
+from reidbench.methods.deep.losses import cross_modality_triplet, weighted_regularization_triplet
 from reidbench.methods.deep.method import resolve_preset
 from reidbench.methods.deep.sampler import IdentityModalitySampler
 from reidbench.methods.deep.task import Amp, Batch
@@ -42,9 +43,9 @@ def test_triplet_all_matches_brute_force_over_cross_modal_triplets() -> None:
     torch.manual_seed(0)
     x = torch.randn(8, 5)
     pids, mods = [0, 0, 1, 1, 2, 2, 0, 1], [0, 1, 0, 1, 0, 1, 0, 1]
-    got = cross_modality_triplet(x, torch.tensor(pids), torch.tensor(mods), margin=1.4)
+    got = cross_modality_triplet(x, torch.tensor(pids), torch.tensor(mods), margin=1.4).loss
     assert got.item() == pytest.approx(_brute_force_triplet(x, pids, mods, 1.4), rel=1e-5)
-    summed = cross_modality_triplet(x, torch.tensor(pids), torch.tensor(mods), 1.4, reduction="sum")
+    summed = cross_modality_triplet(x, torch.tensor(pids), torch.tensor(mods), 1.4, reduction="sum").loss
     n_triplets = sum(1 for a, p, n in itertools.product(range(8), repeat=3)
                      if pids[a] == pids[p] != pids[n] and mods[a] != mods[p] and mods[a] != mods[n])
     assert summed.item() == pytest.approx(got.item() * n_triplets, rel=1e-5)
@@ -55,13 +56,13 @@ def test_triplet_ignores_same_modality_pairs() -> None:
     x = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
     pids, mods = torch.tensor([0, 0, 0, 1, 1]), torch.tensor([0, 0, 1, 0, 1])
     ref = _brute_force_triplet(x, pids.tolist(), mods.tolist(), 0.5)
-    assert cross_modality_triplet(x, pids, mods, 0.5).item() == pytest.approx(ref, rel=1e-6)
+    assert cross_modality_triplet(x, pids, mods, 0.5).loss.item() == pytest.approx(ref, rel=1e-6)
 
 
 def test_triplet_batch_hard_uses_farthest_positive_and_nearest_negative() -> None:
     x = torch.tensor([[0.0], [1.0], [3.0], [0.5]])  # id 0: RGB 0.0, IR 1.0; id 1: RGB 3.0, IR 0.5
     pids, mods = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
-    got = cross_modality_triplet(x, pids, mods, margin=0.0, mining="batch_hard", squared=False)
+    got = cross_modality_triplet(x, pids, mods, margin=0.0, mining="batch_hard", squared=False).loss
     # anchors: a0 (p=IR 1.0: 1, n=IR 0.5: .5) -> .5; a1 (p=0: 1, n=3: 2) -> 0;
     #          a2 (p=.5: 2.5, n=1: 2) -> .5; a3 (p=3: 2.5, n=0: .5) -> 2
     assert got.item() == pytest.approx((0.5 + 0 + 0.5 + 2.0) / 4)
@@ -72,13 +73,47 @@ def test_triplet_random_mining_is_valid_and_seeded() -> None:
     x = torch.randn(12, 4)
     pids, mods = torch.arange(12) // 2, torch.arange(12) % 2
     torch.manual_seed(5)
-    a = cross_modality_triplet(x, pids, mods, 1.0, mining="random")
+    a = cross_modality_triplet(x, pids, mods, 1.0, mining="random").loss
     torch.manual_seed(5)
-    b = cross_modality_triplet(x, pids, mods, 1.0, mining="random")
+    b = cross_modality_triplet(x, pids, mods, 1.0, mining="random").loss
     assert a.item() == b.item()
     # one positive per anchor here, so the random loss is bounded by the hardest-negative loss
-    hard = cross_modality_triplet(x, pids, mods, 1.0, mining="batch_hard")
+    hard = cross_modality_triplet(x, pids, mods, 1.0, mining="batch_hard").loss
     assert 0 <= a.item() <= hard.item() + 1e-6
+
+
+def test_the_margin_decides_how_many_triplets_are_active() -> None:
+    # L2-normalised features of 10 identities: squared distances lie in [0, 4], so the
+    # margin competes with them (with raw 2048-d features they are in the hundreds)
+    torch.manual_seed(2)
+    pids, mods = torch.arange(20) % 10, torch.arange(20) // 10
+    x = torch.nn.functional.normalize(torch.randn(10, 8)[pids] + 0.5 * torch.randn(20, 8), dim=1)
+    active = [cross_modality_triplet(x, pids, mods, m).active.item() for m in (0.0, 0.5, 1.4, 4.0)]
+    assert active == sorted(active) and active[0] < 0.1 and active[-1] == 1.0
+    assert 0.2 < active[2] < 0.8  # the paper's 1.4: separated identities still leave some triplets active
+    assert cross_modality_triplet(x * 30, pids, mods, 1.4).active.item() < 0.1  # raw scale: the margin hardly acts
+
+
+def _brute_force_wrt(x: torch.Tensor, pids: list[int]) -> float:
+    """AGW's weighted-regularisation triplet, anchor by anchor."""
+    d = torch.cdist(x.double(), x.double())
+    out = []
+    for a in range(len(x)):
+        p = [j for j in range(len(x)) if pids[j] == pids[a]]
+        n = [j for j in range(len(x)) if pids[j] != pids[a]]
+        wp = torch.softmax(d[a, p], 0)
+        wn = torch.softmax(-d[a, n], 0)
+        far, near = float((d[a, p] * wp).sum()), float((d[a, n] * wn).sum())
+        out.append(np.log1p(np.exp(far - near)))
+    return float(np.mean(out))
+
+
+def test_weighted_regularization_triplet_matches_its_definition() -> None:
+    torch.manual_seed(3)
+    x = torch.randn(12, 6)
+    pids = [0, 0, 1, 1, 2, 2, 0, 1, 2, 3, 3, 3]
+    got = weighted_regularization_triplet(x, torch.tensor(pids)).item()
+    assert got == pytest.approx(_brute_force_wrt(x, pids), rel=1e-4)
 
 
 # ---------------------------------------------------------------------- sampler
@@ -132,7 +167,7 @@ def test_sampler_clamps_batch_to_small_training_sets_and_rejects_bad_sharding() 
 
 # ------------------------------------------------------------------ augmentation
 def test_augmenter_matches_naive_flip_pad_crop_and_restores_state() -> None:
-    aug = Augmenter(InputProfile("t", 6, 4, flip=True, pad=2), seed=0)
+    aug = Augmenter(InputProfile("t", 6, 4, flip=True, pad=2), erase=0.0, seed=0)
     x = torch.randint(0, 256, (16, 3, 6, 4), dtype=torch.uint8)
     params = aug.draw(16)
     out = aug.apply(x, params)
@@ -146,6 +181,30 @@ def test_augmenter_matches_naive_flip_pad_crop_and_restores_state() -> None:
     first = aug.draw(8)
     aug.load_state_dict(state)
     assert torch.equal(aug.draw(8), first)
+
+
+def test_random_erasing_fills_one_box_with_the_mean_and_replays_from_its_state() -> None:
+    from reidbench.methods.deep.encoding import IMAGENET_MEAN
+
+    aug = Augmenter(InputProfile("t", 32, 16, flip=False, pad=0), erase=1.0, seed=0)
+    x = torch.zeros(64, 3, 32, 16, dtype=torch.uint8)
+    state = aug.state_dict()
+    params = aug.draw(64)
+    out = aug.apply(x, params)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    for i in range(64):
+        on, top, left, h, w = (int(v) for v in params[i, 3:])
+        erased = (out[i] != 0).any(0)
+        if not on:
+            assert not erased.any()
+            continue
+        assert erased.sum() == h * w and erased[top:top + h, left:left + w].all()
+        assert torch.allclose(out[i][:, top:top + h, left:left + w], mean.expand(3, h, w))
+        assert 0.02 * 32 * 16 * 0.8 <= h * w <= 0.4 * 32 * 16 * 1.2
+    assert params[:, 3].float().mean() > 0.8  # almost every draw finds a box that fits
+    aug.load_state_dict(state)
+    assert torch.equal(aug.draw(64), params)
+    assert Augmenter(InputProfile("t", 32, 16, flip=True, pad=2), erase=0.0, seed=0).draw(5).shape == (5, 3)
 
 
 # ---------------------------------------------------------------------- encoding
@@ -206,6 +265,39 @@ def test_missing_imagenet_weights_explain_how_to_get_them(monkeypatch: pytest.Mo
         backbones.build_backbone("resnet_mini", "imagenet")
 
 
+def test_two_stream_split_of_a_modality_major_batch_equals_each_modality_alone() -> None:
+    from reidbench.methods.deep.wu2017 import TwoStream
+
+    torch.manual_seed(0)
+    net = TwoStream({"backbone": "resnet_tiny", "weights": "none", "last_stride": 2, "specific": "stem",
+                     "color": False}, num_classes=5, progress=False).eval()
+    x, mods = torch.rand(6, 3, 32, 16), torch.tensor([0, 0, 0, 0, 1, 1])
+    with torch.no_grad():
+        both = net.features(x, mods, n_rgb=4)
+        rgb = net.features(x[:4], mods[:4], n_rgb=4)
+        ir = net.features(x[4:], mods[4:], n_rgb=0)
+    assert torch.allclose(both, torch.cat([rgb, ir]), atol=1e-6)
+    assert not torch.allclose(net.features(x[4:], mods[:2], n_rgb=2), ir, atol=1e-3)  # the streams differ
+
+
+def test_agw_network_parts() -> None:
+    from reidbench.methods.deep.agw import NonLocal, agw_lr_factor, gem
+
+    # AGW's schedule over 81 "epochs" of the budget: warm-up, then x0.1 at 20 and x0.01 at 50
+    assert [agw_lr_factor(e * 10, 810) for e in (0, 4, 9, 10, 19, 20, 49, 50, 80)] == \
+        pytest.approx([0.1, 0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+    block = NonLocal(8).eval()
+    x = torch.rand(2, 8, 6, 4)
+    with torch.no_grad():
+        assert torch.equal(block(x), x)  # starts as the identity
+        assert torch.allclose(gem(x, 1.0), x.mean((2, 3)), atol=1e-6)
+        assert (gem(x, 3.0) >= x.mean((2, 3)) - 1e-6).all()  # p > 1 leans toward the maximum
+    spec = get_method("agw")
+    assert spec.label == "AGW" and spec.family == "deep"
+    cfg = spec.config
+    assert (cfg["ids_per_batch"], cfg["imgs_per_modality"], cfg["last_stride"], cfg["gem_p"]) == (8, 4, 1, 3.0)
+
+
 # ----------------------------------------------------------------------- presets
 def test_presets_fill_unset_keys_by_device_and_keep_user_values() -> None:
     cfg = get_method("cmgan").config
@@ -231,12 +323,13 @@ def _cmgan_task(**over: object) -> CmganTask:
     cfg = resolve_preset({**COMMON_CONFIG, **CMGAN_CONFIG, "backbone": "resnet_tiny", "steps": 12, **over},
                          "cpu", CmGAN.preset_values)
     torch.manual_seed(0)
-    return CmganTask(cfg, num_classes=4, progress=False)
+    return CmganTask(cfg, num_classes=4, device=torch.device("cpu"), progress=False)
 
 
 def _batch() -> Batch:
+    """Four identities, RGB rows first (the engine's modality-major order)."""
     torch.manual_seed(1)
-    return Batch(torch.rand(8, 3, 32, 16), torch.arange(8) // 2, torch.arange(8) % 2)
+    return Batch(torch.rand(8, 3, 32, 16), torch.arange(8) % 4, torch.arange(8) // 4, n_rgb=4)
 
 
 def _params(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -258,7 +351,7 @@ def test_generator_steps_freeze_d_and_discriminator_steps_detach_g() -> None:
     assert phase == "dis"
     assert all(torch.equal(a, b) for a, b in zip(g1, _params(task.generator)))
     assert any(not torch.equal(a, b) for a, b in zip(d0, _params(task.discriminator)))
-    assert values["l_total"].item() == pytest.approx(0.05 * values["l_dis"].item(), rel=1e-6)  # eta*gamma
+    assert values["l_total"].item() == pytest.approx(task.d_scale * values["l_dis"].item(), rel=1e-6)
     assert set(values) == set(CmganTask.columns)
 
 

@@ -6,7 +6,6 @@ adaptation work the same way on all of them.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +14,8 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from reidbench.errors import ReidbenchError
-from reidbench.methods.deep.config import BACKBONES
+from reidbench.methods.deep.config import BACKBONES, IMAGENET_URLS, offline_weights_error, weights_file
+from reidbench.methods.deep.encoding import InputEncoder
 
 # name -> (torchvision constructor, ImageNet weights enum member) for the real ResNets
 TORCHVISION = {
@@ -29,6 +29,16 @@ MINI_WIDTHS = {
 }
 if set(TORCHVISION) | set(MINI_WIDTHS) != set(BACKBONES):  # config.BACKBONES is the list users see
     raise ImportError("methods.deep.config.BACKBONES and the backbone tables disagree")
+if any(getattr(torchvision.models, enum).IMAGENET1K_V1.url != IMAGENET_URLS[name]  # the torch-free pre-check's list
+       for name, (_, enum) in TORCHVISION.items()):
+    raise ImportError("methods.deep.config.IMAGENET_URLS and torchvision's ImageNet weights disagree")
+
+
+class GlobalAvgPool(nn.Module):
+    """The spatial mean: GAP whose backward is deterministic on CUDA (AdaptiveAvgPool2d's may not be)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
 
 
 class MiniResNet(nn.Module):
@@ -48,7 +58,7 @@ class MiniResNet(nn.Module):
                 down = nn.Sequential(nn.Conv2d(inplanes, width, 1, stride, bias=False), nn.BatchNorm2d(width))
             setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(inplanes, width, stride, down)))
             inplanes = width
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = GlobalAvgPool()
         self.fc = nn.Identity()
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -58,7 +68,7 @@ class MiniResNet(nn.Module):
         """GAP feature, as torchvision's ResNet with ``fc = Identity``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        return self.avgpool(x)
 
 
 def stem(model: nn.Module) -> nn.Sequential:
@@ -69,7 +79,42 @@ def stem(model: nn.Module) -> nn.Sequential:
 def stages(model: nn.Module, first: int) -> nn.Sequential:
     """layer<first>..layer4 followed by global average pooling."""
     layers = [getattr(model, f"layer{i}") for i in range(first, 5)]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    return nn.Sequential(*layers, GlobalAvgPool())
+
+
+class ModalityStems(nn.Module):
+    """Modality-specific streams over a modality-major batch: the first ``n_rgb`` rows
+    go through stream 0, the rest through stream 1.
+
+    The split is a slice at a count the host knows, so it needs no device sync and
+    keeps the batch's memory layout (channels-last on GPU); each stream's BatchNorm
+    sees only its own modality.
+    """
+
+    def __init__(self, encoders: list[InputEncoder], streams: list[nn.Module]):
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+        self.streams = nn.ModuleList(streams)
+
+    def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        bounds = ((0, n_rgb), (n_rgb, len(x)))
+        parts = [stream(enc(x[a:b], modalities[a:b]))
+                 for enc, stream, (a, b) in zip(self.encoders, self.streams, bounds) if b > a]
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def modality_stems(name: str, weights: str, encoders: list[InputEncoder], last_stride: int, progress: bool,
+                   with_layer1: bool = False) -> tuple[ModalityStems, nn.Module]:
+    """A backbone per modality: their stems (and layer1) become the specific streams.
+
+    Returns the streams and the last backbone, whose deeper layers are shared (with
+    loaded weights every copy starts the same).
+    """
+    streams = []
+    for enc in encoders:
+        net = build_backbone(name, weights, enc.channels, last_stride, progress)
+        streams.append(nn.Sequential(stem(net), *([net.layer1] if with_layer1 else [])))
+    return ModalityStems(encoders, streams), net
 
 
 def feature_dim(model: nn.Module) -> int:
@@ -89,7 +134,7 @@ def build_backbone(name: str, weights: str, in_channels: int = 3, last_stride: i
     """
     if name in TORCHVISION:
         model = TORCHVISION[name][0](weights=None)
-        model.fc = nn.Identity()
+        model.avgpool, model.fc = GlobalAvgPool(), nn.Identity()
     elif name in MINI_WIDTHS:
         model = MiniResNet(MINI_WIDTHS[name])
     else:
@@ -125,22 +170,13 @@ def _remove_last_stride(model: nn.Module) -> None:
             m.stride = (1, 1)
 
 
-def imagenet_cache_path(name: str) -> tuple[str, Path]:
-    """(download URL, torch hub cache file) of the ImageNet weights of ``name``."""
-    enum = getattr(torchvision.models, TORCHVISION[name][1])
-    url = enum.IMAGENET1K_V1.url
-    return url, Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-
-
 def _load_weights(model: nn.Module, name: str, weights: str, progress: bool) -> None:
     if weights.lower() == "imagenet":
         if name not in TORCHVISION:
             raise ReidbenchError(f"backbone '{name}' has no ImageNet weights; use weights=none")
         state = _imagenet_state(name, progress)
     else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise ReidbenchError(f"weights file not found: {path} (weights= takes imagenet, none or a path)")
+        path = weights_file(weights)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # any unreadable file is the user's to fix
@@ -159,13 +195,8 @@ def _load_weights(model: nn.Module, name: str, weights: str, progress: bool) -> 
 
 
 def _imagenet_state(name: str, progress: bool) -> dict[str, Any]:
-    url, cached = imagenet_cache_path(name)
     enum = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
     try:
         return enum.get_state_dict(progress=progress, check_hash=True)
     except Exception as exc:  # offline, proxy, corrupt download: all need the same advice
-        raise ReidbenchError(
-            f"ImageNet weights for {name} are not cached at {cached} and could not be downloaded "
-            f"({type(exc).__name__}: {exc}); download {url} into {cached.parent} (or set TORCH_HOME), "
-            f"pass a local state dict with --set weights=PATH, or train from scratch with --set weights=none"
-        ) from None
+        raise offline_weights_error(name, f"{type(exc).__name__}: {exc}") from None

@@ -8,9 +8,13 @@ ReLU, FC 1000->500, ReLU, FC 500->2 on the common feature.
 Alternation (``adversary=alternate``): two optimisers; K generator steps, each on
 a new batch, descend alpha*l_tri + beta*l_ide - gamma*l_dis with D frozen; then one
 discriminator step on a new batch descends d_loss_scale*l_dis on detached features
-(d_loss_scale = eta*gamma by default, the paper-literal reading of Alg. 1 line 13).
-``adversary=grl`` instead trains everything with one optimiser through a
-gradient-reversal layer (simultaneous updates, for comparison only).
+(d_loss_scale = eta*gamma, Alg. 1 line 13; the paper gives no eta, and eta = 1/gamma,
+i.e. d_loss_scale = 1, lets D learn at its stated rate). ``adversary=grl`` instead
+trains everything with one optimiser through a gradient-reversal layer
+(simultaneous updates, for comparison only).
+
+The common feature is L2-normalised or raw (``normalize``) for the triplet, the
+discriminator and the test features alike, so training and test share one geometry.
 """
 from __future__ import annotations
 
@@ -18,19 +22,21 @@ import math
 from typing import Any, ClassVar, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from reidbench.errors import ReidbenchError
 from reidbench.methods.deep.backbones import build_backbone, feature_dim
-from reidbench.methods.deep.config import CMGAN_EMBEDDINGS, check_cmgan
+from reidbench.methods.deep.config import CMGAN_EMBEDDINGS, PAIR_REDUCTIONS, check_cmgan
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import cross_modality_triplet, identity_loss, modality_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
 from reidbench.config import coerce_like
 
+
 class Generator(nn.Module):
-    """Image -> common feature (and ID logits when the ID loss is used)."""
+    """Image -> feature (and ID logits when the ID loss is used); the task derives the common feature."""
 
     def __init__(self, backbone: nn.Module, embedding: str, id_hidden: int, num_classes: int | None):
         super().__init__()
@@ -48,7 +54,7 @@ class Generator(nn.Module):
         self.dim = dim
 
     def features(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        """The common feature: triplet, discriminator and test all use it."""
+        """The un-normalised feature (GAP, or the FC embedding): the ID head reads it."""
         return self.embedding(self.backbone(self.encoder(x, modalities)))
 
     def forward(self, x: torch.Tensor, modalities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -89,13 +95,18 @@ def phase_of(step: int, k_gen: int, schedule: str) -> str:
 class CmganTask(Task):
     """cmGAN's networks, its two optimisers and the alternating (or GRL) step."""
 
-    columns: ClassVar[tuple[str, ...]] = ("l_ide", "l_tri", "l_gen", "l_dis", "d_acc", "l_total", "lr_g", "lr_d")
+    columns: ClassVar[tuple[str, ...]] = ("l_ide", "l_tri", "l_gen", "l_dis", "d_acc", "tri_active", "l_total",
+                                          "lr_g", "lr_d")
 
-    def __init__(self, cfg: dict[str, Any], num_classes: int, progress: bool):
+    def __init__(self, cfg: dict[str, Any], num_classes: int, device: torch.device, progress: bool):
         check_cmgan(cfg)
         self.cfg = cfg
         self.alpha, self.beta, self.gamma = float(cfg["alpha"]), float(cfg["beta"]), float(cfg["gamma"])
         self.normalize = bool(coerce_like(False, cfg["normalize"], "normalize"))  # "auto" resolved by the preset
+        if cfg["pair_reduction"] not in PAIR_REDUCTIONS:
+            raise ReidbenchError(f"pair_reduction must be one of {', '.join(PAIR_REDUCTIONS)} "
+                                 f"(set by the preset), got '{cfg['pair_reduction']}'")
+        self.pair_factor = 2.0 if cfg["pair_reduction"] == "pair_sum" else 1.0
         self.d_scale = self._d_loss_scale(cfg)
         if self.gamma > 0 and self.d_scale <= 0:
             raise ReidbenchError(f"d_loss_scale must be positive, got {self.d_scale:g}")
@@ -113,15 +124,15 @@ class CmganTask(Task):
             assert self.discriminator is not None
             opt = make_optimizer([{"params": self.generator.parameters(), "lr": cfg["lr_g"]},
                                   {"params": self.discriminator.parameters(), "lr": cfg["lr_d"]}],
-                                 cfg, cfg["lr_g"])
+                                 cfg, cfg["lr_g"], device)
             self.optimizers = {"g": opt}
             self.schedulers = {"g": make_scheduler(opt, cfg["lr_schedule"], steps)}
         else:
             n_gen = sum(self._phase(s) == "gen" for s in range(steps))
-            self.optimizers = {"g": make_optimizer(self.generator.parameters(), cfg, cfg["lr_g"])}
+            self.optimizers = {"g": make_optimizer(self.generator.parameters(), cfg, cfg["lr_g"], device)}
             self.schedulers = {"g": make_scheduler(self.optimizers["g"], cfg["lr_schedule"], n_gen)}
             if self.discriminator is not None:
-                self.optimizers["d"] = make_optimizer(self.discriminator.parameters(), cfg, cfg["lr_d"])
+                self.optimizers["d"] = make_optimizer(self.discriminator.parameters(), cfg, cfg["lr_d"], device)
                 self.schedulers["d"] = make_scheduler(self.optimizers["d"], cfg["lr_schedule"], steps - n_gen)
         self.dis_ema: float | None = None
 
@@ -133,7 +144,8 @@ class CmganTask(Task):
         try:
             return float(value)
         except ValueError:
-            raise ReidbenchError(f"d_loss_scale must be 'eta*gamma' or a number, got '{cfg['d_loss_scale']}'") from None
+            raise ReidbenchError(f"d_loss_scale must be 'eta*gamma' or a number (set by the preset), "
+                                 f"got '{cfg['d_loss_scale']}'") from None
 
     def _phase(self, step: int) -> str:
         if self.discriminator is None:
@@ -153,18 +165,22 @@ class CmganTask(Task):
             values = self._gen_step(batch, nets, amp, joint=phase == "joint")
         return phase, {**values, **lrs}
 
-    def _generator_losses(self, feat: torch.Tensor, logits: torch.Tensor | None,
+    def common(self, feat: torch.Tensor) -> torch.Tensor:
+        """The common feature the triplet, the discriminator and the test features share."""
+        return F.normalize(feat.float(), dim=1) if self.normalize else feat
+
+    def _generator_losses(self, common: torch.Tensor, logits: torch.Tensor | None,
                           batch: Batch) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         out: dict[str, torch.Tensor] = {}
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.alpha > 0):
             # With alpha = 0 the triplet term is still logged, without a graph.
-            out["l_tri"] = cross_modality_triplet(feat, batch.labels, batch.modalities, cfg["margin"],
-                                                  cfg["mining"], cfg["squared"], self.normalize,
-                                                  cfg["reduction"])
+            out["l_tri"], out["tri_active"] = cross_modality_triplet(
+                common, batch.labels, batch.modalities, cfg["margin"], cfg["mining"], cfg["squared"],
+                reduction=cfg["reduction"])
         gen = self.alpha * out["l_tri"]
         if logits is not None:
-            out["l_ide"] = identity_loss(logits, batch.labels)
+            out["l_ide"] = identity_loss(logits, batch.labels, self.pair_factor)
             gen = gen + self.beta * out["l_ide"]
         out["l_gen"] = gen
         return out
@@ -173,23 +189,24 @@ class CmganTask(Task):
                   joint: bool) -> dict[str, torch.Tensor]:
         with amp.autocast():
             feat, logits = nets["generator"](batch.images, batch.modalities)
-        losses = self._generator_losses(feat, logits, batch)
+        common = self.common(feat)
+        losses = self._generator_losses(common, logits, batch)
         total = losses["l_gen"]
         if self.discriminator is not None:
             if joint:
                 # G receives -gamma * dl_dis/df and D receives d_scale * dl_dis/dtheta_D.
-                reversed_feat = _GradReverse.apply(feat, self.gamma / self.d_scale)
+                reversed_feat = _GradReverse.apply(common, self.gamma / self.d_scale)
                 with amp.autocast():
                     d_logits = nets["discriminator"](reversed_feat)
-                l_dis, acc = modality_loss(d_logits, batch.modalities)
+                l_dis, acc = modality_loss(d_logits, batch.modalities, self.pair_factor)
                 total = total + self.d_scale * l_dis
             else:
                 # D frozen: no gradient for its parameters, only through it to G.
                 self.discriminator.requires_grad_(False)
                 with amp.autocast():
-                    d_logits = self.discriminator(feat)
+                    d_logits = self.discriminator(common)
                 self.discriminator.requires_grad_(True)
-                l_dis, acc = modality_loss(d_logits, batch.modalities)
+                l_dis, acc = modality_loss(d_logits, batch.modalities, self.pair_factor)
                 total = total - self.gamma * l_dis
             losses.update(l_dis=l_dis, d_acc=acc)
         amp.step(total, self.optimizers["g"], "g")
@@ -202,10 +219,11 @@ class CmganTask(Task):
         with torch.no_grad():
             with amp.autocast():
                 feat, logits = nets["generator"](batch.images, batch.modalities)
-            losses = self._generator_losses(feat, logits, batch)
+            common = self.common(feat)
+            losses = self._generator_losses(common, logits, batch)
         with amp.autocast():
-            d_logits = nets["discriminator"](feat.detach())
-        l_dis, acc = modality_loss(d_logits, batch.modalities)
+            d_logits = nets["discriminator"](common.detach())
+        l_dis, acc = modality_loss(d_logits, batch.modalities, self.pair_factor)
         total = self.d_scale * l_dis
         amp.step(total, self.optimizers["d"], "d")
         self.schedulers["d"].step()
@@ -231,8 +249,8 @@ class CmganTask(Task):
         if limit > 0 and self.dis_ema > limit:
             raise ReidbenchError(
                 f"cmGAN discriminator loss diverged at step {step} (running mean l_dis = {self.dis_ema:.3g} "
-                f"> dis_diverge = {limit:g}; chance is ln 2 = {math.log(2):.2f}); lower gamma or lr_g, "
-                "or raise dis_diverge")
+                f"> dis_diverge = {limit:g}; chance is {self.pair_factor:g} ln 2 = "
+                f"{self.pair_factor * math.log(2):.2f}); lower gamma or lr_g, or raise dis_diverge")
 
     def extra_state(self) -> dict[str, Any]:
         return {"dis_ema": self.dis_ema}
@@ -241,23 +259,28 @@ class CmganTask(Task):
         self.dis_ema = state.get("dis_ema")
 
     # --------------------------------------------------------------- testing
-    def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        return self.generator.features(images, modalities)
+    def embed(self, images: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.common(self.generator.features(images, modalities))
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
         return {
-            "feature": f"{c['embedding']} ({self.generator.dim}-d), Euclidean at test",
+            "feature": f"{c['embedding']} ({self.generator.dim}-d), " +
+                       ("L2-normalised (as in training), Euclidean = cosine ranking" if self.normalize
+                        else "raw (as in training), Euclidean"),
             "triplet": {"margin": c["margin"], "mining": c["mining"], "squared": c["squared"],
                         "normalize": self.normalize, "reduction": c["reduction"],
                         "pairs": "cross-modality only, both anchor directions pooled",
                         "scope": "mined per rank (per process batch)"},
-            "weights": {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "eta": c["eta"],
-                        "d_loss_scale": self.d_scale},
+            # eta as Alg. 1 line 13 reads this scale (d_loss_scale = eta * gamma)
+            "weights": {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "d_loss_scale": self.d_scale,
+                        "eta": self.d_scale / self.gamma if self.gamma else None},
+            "pair_reduction": c["pair_reduction"] + (" (eqs. 1 and 6 as written: twice the per-image mean)"
+                                                     if self.pair_factor == 2 else " (per-image mean)"),
             "adversary": "none (gamma = 0)" if self.discriminator is None else
             ("gradient reversal, one optimiser" if self.grl else
              f"alternating, {c['schedule']}, k_gen={c['k_gen']}, D step on a new batch with detached features, "
-             "generator in train mode during D steps"),
+             "generator in train mode during D steps") + "; D reads the common feature",
             "id_head": None if self.generator.id_head is None else f"{self.generator.dim}->{c['id_hidden']}->C",
             "optimizers": {"type": c["optimizer"], "momentum": c["momentum"], "weight_decay": c["weight_decay"],
                            "lr_g": c["lr_g"], "lr_d": c["lr_d"] if self.discriminator is not None else None,
@@ -271,13 +294,12 @@ class CmGAN(DeepMethod):
     """cmGAN and its ablations (the ablation is only a config: alpha, beta, gamma)."""
 
     preset_values: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"lr_g": 1e-4, "lr_d": 1e-3, "normalize": False},
-        # From scratch, un-normalised features are not yet discriminative, and the
-        # squared-distance triplet then has its minimum at collapse (all features
-        # equal, loss = margin): normalising keeps the scale fixed. The paper's 1e-4
-        # barely moves random weights in a few hundred steps.
-        "cpu": {"lr_g": 5e-2, "lr_d": 1e-2, "normalize": True},
+        # Paper-literal: lr_g, lr_d, raw GAP features, eqs. 1 and 6 as written. Decided: eta = 1/gamma
+        # (the paper gives no eta; D then steps at its stated rate, above G's, as the paper intends).
+        "paper": {"lr_g": 1e-4, "lr_d": 1e-3, "normalize": False, "d_loss_scale": "1", "pair_reduction": "pair_sum"},
+        # Chosen on the validation identities of the embedded default (CARD.md, grids A-C).
+        "cpu": {"lr_g": 1e-2, "lr_d": 1e-3, "normalize": True, "d_loss_scale": "1", "pair_reduction": "pair_sum"},
     }
 
-    def build_task(self, config: dict[str, Any], num_classes: int, progress: bool) -> Task:
-        return CmganTask(config, num_classes, progress)
+    def build_task(self, config: dict[str, Any], num_classes: int, device: torch.device, progress: bool) -> Task:
+        return CmganTask(config, num_classes, device, progress)

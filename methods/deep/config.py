@@ -7,7 +7,11 @@ second. The modules that build networks import their names and defaults from her
 """
 from __future__ import annotations
 
+import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reidbench.config import OneOf, OneOfOrPath, Range, Rule
@@ -62,6 +66,8 @@ COMMON_CONFIG: dict[str, Any] = {
     "select": "mAP",
     "val_seed": 0,
     "eval_batch": 256,
+    "log_every": 50,  # losses stay on the device and reach the host (and losses.csv) every N steps
+    "erase": 0.0,  # random-erasing probability per training image (Zhong et al.)
 }
 
 COMMON_RULES: dict[str, Rule] = {
@@ -82,17 +88,76 @@ COMMON_RULES: dict[str, Rule] = {
     "select": OneOf(SELECT_METRICS),
     "val_seed": Range(0, None),
     "eval_batch": Range(1, None),
+    "log_every": Range(1, None),
+    "erase": Range(0, 1),
 }
 
 # What each preset puts into unset keys, shared by all deep methods.
 PRESET_VALUES: dict[str, dict[str, Any]] = {
     "paper": {"backbone": "resnet50", "weights": "imagenet", "input": "agw_288x144",
               "steps": 60000, "eval_every": 3000},
-    # About 45 s per method on 2 CPU cores with the embedded `small` dataset; val mAP
+    # About a minute per method on 2 CPU cores with the embedded `small` dataset; val mAP
     # peaks somewhere in steps 400-2,000 and selection keeps the best.
     "cpu": {"backbone": "resnet_mini", "weights": "none", "input": "cpu_96x48",
             "steps": 2400, "eval_every": 400},
 }
+
+# ---------------------------------------------------------------- ImageNet weights
+# torchvision's IMAGENET1K_V1 files of the real ResNets (backbones.py checks them against torchvision).
+IMAGENET_URLS = {
+    "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+}
+PROBE_TIMEOUT_S = 5.0
+
+
+def imagenet_cache_file(backbone: str) -> Path:
+    """Where torch's hub keeps the ImageNet weights of ``backbone`` (torch.hub.get_dir's rule, without torch)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints" / Path(IMAGENET_URLS[backbone]).name
+
+
+def weights_file(weights: str) -> Path:
+    """The local state-dict file that ``weights=PATH`` names; it must exist."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ReidbenchError(f"weights file not found: {path} (weights= takes imagenet, none or a path)")
+    return path
+
+
+def offline_weights_error(backbone: str, cause: str) -> ReidbenchError:
+    """The one line that says how to run without downloading ImageNet weights."""
+    url, cached = IMAGENET_URLS[backbone], imagenet_cache_file(backbone)
+    return ReidbenchError(
+        f"ImageNet weights for {backbone} are not cached at {cached} and cannot be downloaded "
+        f"({' '.join(cause.split())}); "
+        f"download {url} into {cached.parent} (or set TORCH_HOME), pass a local state dict with "
+        "--set weights=PATH, or train from scratch with --set weights=none")
+
+
+def check_weights(config: dict[str, Any]) -> None:
+    """Weights a run will need are there (or downloadable) before any image is decoded.
+
+    Decidable from the config alone: ``weights=PATH`` and ImageNet weights asked for
+    explicitly (``weights=imagenet``, or ``preset=paper`` with ``weights=auto``). With
+    ``preset=auto`` the device decides, and the engine loads the weights before it
+    decodes a training image.
+    """
+    weights, preset = str(config["weights"]), config["preset"]
+    if weights.lower() not in ("auto", "imagenet", "none"):
+        weights_file(weights)
+        return
+    if not (weights.lower() == "imagenet" or (weights == "auto" and preset == "paper")):
+        return
+    backbone = config["backbone"] if config["backbone"] != "auto" else PRESET_VALUES["paper"]["backbone"]
+    if backbone not in IMAGENET_URLS or imagenet_cache_file(backbone).is_file():
+        return  # a backbone without ImageNet weights fails when built, before any decoding
+    try:  # urllib honours the proxy settings torch's download would use
+        urllib.request.urlopen(urllib.request.Request(IMAGENET_URLS[backbone], method="HEAD"),
+                               timeout=PROBE_TIMEOUT_S).close()
+    except (urllib.error.URLError, OSError) as exc:
+        raise offline_weights_error(backbone, f"offline? {type(exc).__name__}: {exc}") from None
+
 
 # ---------------------------------------------------------------- cmGAN
 
@@ -100,6 +165,9 @@ CMGAN_EMBEDDINGS = ("gap", "fc")
 TRIPLET_MINING = ("all", "batch_hard", "random")
 SCHEDULES = ("k_then_1", "paper_literal")
 ADVERSARIES = ("alternate", "grl")
+# eq. 1 and eq. 6 sum the RGB and IR terms of each pair and average over the M pairs,
+# which is twice the mean over images.
+PAIR_REDUCTIONS = ("image_mean", "pair_sum")
 
 CMGAN_CONFIG: dict[str, Any] = {
     "embedding": "gap",  # gap | fc
@@ -107,14 +175,15 @@ CMGAN_CONFIG: dict[str, Any] = {
     "margin": 1.4,
     "mining": "all",  # all | batch_hard | random
     "squared": True,
-    "normalize": "auto",  # L2-normalise features for the triplet: paper preset false, cpu preset true
-    "reduction": "mean",  # mean | sum
+    "normalize": "auto",  # L2-normalised common feature (triplet, D, test) or raw: set by the preset
+    "reduction": "mean",  # triplet: mean | sum over the triplets formed
+    "pair_reduction": "auto",  # l_ide and l_dis: image_mean | pair_sum (eqs. 1 and 6 as written)
     "alpha": 1.0,
     "beta": 1.0,
     "gamma": 0.05,
     "k_gen": 5,
     "eta": 1.0,
-    "d_loss_scale": "eta*gamma",  # or a number, e.g. 1
+    "d_loss_scale": "auto",  # eta*gamma | a number (1 = eta of 1/gamma): set by the preset
     "schedule": "k_then_1",  # k_then_1 | paper_literal (e % K != 0: K-1 generator steps)
     "adversary": "alternate",  # alternate | grl
     "lr_g": 0.0,
@@ -125,11 +194,11 @@ CMGAN_CONFIG: dict[str, Any] = {
 
 
 class _ScaleRule(Rule):
-    """``eta*gamma`` or a positive number (as text, as the command line gives it)."""
+    """``auto``, ``eta*gamma`` or a positive number (as text, as the command line gives it)."""
 
     def accepts(self, value: Any) -> bool:
         text = str(value).replace(" ", "")
-        if text in ("eta*gamma", "gamma*eta"):
+        if text in ("auto", "eta*gamma", "gamma*eta"):
             return True
         try:
             return float(text) > 0
@@ -137,7 +206,7 @@ class _ScaleRule(Rule):
             return False
 
     def describe(self) -> str:
-        return "'eta*gamma' or a positive number"
+        return "'auto', 'eta*gamma' or a positive number"
 
 
 CMGAN_RULES: dict[str, Rule] = {
@@ -147,6 +216,7 @@ CMGAN_RULES: dict[str, Rule] = {
     "mining": OneOf(TRIPLET_MINING),
     "normalize": OneOf(("auto", "true", "false", True, False)),
     "reduction": OneOf(("mean", "sum")),
+    "pair_reduction": OneOf(("auto", *PAIR_REDUCTIONS)),
     "alpha": Range(0, None),
     "beta": Range(0, None),
     "gamma": Range(0, None),
@@ -172,6 +242,7 @@ def check_cmgan(config: dict[str, Any]) -> None:
         raise ReidbenchError("k_gen must be at least 2 with schedule=paper_literal")
     if config["alpha"] <= 0 and config["beta"] <= 0:
         raise ReidbenchError("alpha and beta are both 0: the generator would learn nothing")
+    check_weights(config)
 
 
 # ---------------------------------------------------------------- Wu et al. 2017
@@ -195,4 +266,28 @@ WU_RULES: dict[str, Rule] = {
     "lr_schedule": OneOf(LR_SCHEDULES),
     "specific": OneOf(TWO_STREAM_SPLITS),
     "fc_dim": Range(1, None),
+}
+
+# ---------------------------------------------------------------- AGW (Ye et al., TPAMI 2021)
+
+AGW_TEST_FEATURES = ("bn", "pool")
+
+AGW_CONFIG: dict[str, Any] = {
+    # AGW's recipe where it differs from the common defaults
+    "last_stride": 1,
+    "ids_per_batch": 8,
+    "imgs_per_modality": 4,
+    "erase": 0.5,
+    "lr": 0.0,  # the head's rate: set by the preset
+    "base_lr_mult": 0.1,  # stems, shared layers and non-local blocks train at lr x this
+    "nesterov": True,
+    "nonlocal": True,  # non-local blocks after the last 2 blocks of layer2 and 3 of layer3
+    "gem_p": 3.0,
+    "test_feature": "bn",  # bn: after the BNNeck | pool: the GeM output; L2-normalised either way
+}
+AGW_RULES: dict[str, Rule] = {
+    "lr": Range(0, None),
+    "base_lr_mult": Range(0, None),
+    "gem_p": Range(1, None),
+    "test_feature": OneOf(AGW_TEST_FEATURES),
 }

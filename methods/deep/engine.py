@@ -2,10 +2,14 @@
 
 It owns what is easy to get subtly wrong: seeding, the identity x modality
 sampler, on-device augmentation, mixed precision and channels-last on GPU, DDP
-under torchrun, per-step loss logging, model selection on validation identities,
-checkpoints and a resume that restores networks, optimisers, schedulers, grad
-scalers, sampler, augmenter and every RNG, so an interrupted run ends exactly
-like an uninterrupted one.
+under torchrun, per-step loss logging without per-step host syncs, model selection
+on validation identities, checkpoints and a resume that restores the whole
+:class:`TrainState`, so an interrupted run ends exactly like an uninterrupted one.
+
+A fit reads: prepare (networks first, so missing weights fail before any image is
+decoded; then data, sampler, augmenter, state) -> restore (from ``last.pt`` when
+resuming) -> loop (sync-free steps; every ``log_every`` steps the logged values reach
+the host) -> validate and checkpoint at their boundaries -> report.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,20 +34,22 @@ from reidbench.data.imageset import ImageSet
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.methods.deep import distributed
-from reidbench.methods.deep.data import Augmenter, InputProfile, decode_images, to_unit_float
-from reidbench.methods.deep.losslog import LOSS_LOG, LossLog
-from reidbench.methods.deep.rng import capture_rng_state, determinism, restore_rng_state
-from reidbench.methods.deep.sampler import IdentityModalitySampler
-from reidbench.methods.deep.task import Amp, Batch, Task
 from reidbench.methods.deep.config import SELECT_METRICS
+from reidbench.methods.deep.data import Augmenter, InputProfile, decode_images, to_device, to_unit_float
+from reidbench.methods.deep.losslog import LOSS_LOG, LossLog
+from reidbench.methods.deep.meter import LogRow, StepMeter
+from reidbench.methods.deep.rng import determinism
+from reidbench.methods.deep.sampler import IdentityModalitySampler
+from reidbench.methods.deep.state import TrainState
+from reidbench.methods.deep.task import Amp, Batch, Task
 from reidbench.methods.deep.validation import ValProtocol, selection_score
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
 # Config keys that cannot change what is trained, so a resume may change them.
-RESUME_NEUTRAL_KEYS = ("ckpt_every", "eval_batch")
+RESUME_NEUTRAL_KEYS = ("ckpt_every", "eval_batch", "log_every")
 
-TaskFactory = Callable[[int], Task]  # number of training identities -> task
+TaskFactory = Callable[[int, torch.device], Task]  # (number of training identities, device) -> task
 
 
 @dataclass
@@ -64,10 +70,12 @@ class EngineSettings:
     val_seed: int = 0
     eval_batch: int = 256
     deterministic: bool = False
+    log_every: int = 50
+    erase: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.eval_every < 1 or self.ckpt_every < 1:
-            raise ReidbenchError("steps, eval_every and ckpt_every must be positive")
+        if min(self.steps, self.eval_every, self.ckpt_every, self.log_every) < 1:
+            raise ReidbenchError("steps, eval_every, ckpt_every and log_every must be positive")
         if self.select not in SELECT_METRICS:
             raise ReidbenchError(f"unknown select '{self.select}' (known: {', '.join(SELECT_METRICS)})")
 
@@ -76,23 +84,6 @@ def config_hash(config: dict[str, Any]) -> str:
     """A hash of the config keys that shape training (resume refuses a different one)."""
     kept = {k: v for k, v in config.items() if k not in RESUME_NEUTRAL_KEYS}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass
-class Selection:
-    """Model selection on validation IDs: the best score so far and its weights."""
-
-    best_score: float = -math.inf
-    best_step: int | None = None
-    best_metrics: dict[str, float] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_networks: dict[str, dict[str, torch.Tensor]] | None = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
 
 class _StopRequest:
@@ -118,6 +109,23 @@ class _StopRequest:
             self.previous = None
 
 
+@dataclass
+class _Run:
+    """What one fit prepared: the state a checkpoint holds and what the loop reads."""
+
+    state: TrainState
+    nets: dict[str, nn.Module]  # DDP-wrapped under torchrun
+    images: torch.Tensor  # every training image, uint8, on the device
+    labels: torch.Tensor  # class index per training image, on the device
+    modalities: torch.Tensor  # on the device
+    host_modalities: np.ndarray  # the same on the host: batches are ordered without asking the device
+    validator: ValProtocol | None
+    work: Path
+    data_key: str
+    resumed_from: int | None = None
+    last_saved: int | None = None
+
+
 class Engine:
     """Trains a :class:`Task` and embeds images with its selected weights."""
 
@@ -125,6 +133,7 @@ class Engine:
         self.settings = settings
         self.task_factory = task_factory
         self.task: Task | None = None
+        self.amp: Amp | None = None
         self.device = torch.device("cpu")
         self.report: dict[str, Any] = {}
 
@@ -140,156 +149,199 @@ class Engine:
 
     def _fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext,
              info: distributed.DistInfo) -> dict[str, Any]:
-        s = self.settings
-        main = info.is_main
-        work = Path(ctx.work_dir)
-        seed_everything(ctx.seed)
-        sampler = IdentityModalitySampler(train.pids, train.modalities, s.ids_per_batch, s.per_modality,
-                                          seed=ctx.seed, rank=info.rank, world_size=info.world_size)
-        augmenter = Augmenter(s.profile, seed=ctx.seed + 1)
-        classes = np.unique(train.pids)
-        labels = torch.from_numpy(np.searchsorted(classes, train.pids)).to(self.device)
-        modalities = torch.from_numpy(train.modalities).to(self.device)
-        images = decode_images(train, s.profile, ctx, progress=main and ctx.progress).to(self.device)
+        run = self._prepare(train, val, ctx, info)
+        self._restore(run, ctx, info)
+        self._loop(run, ctx, info)
+        self._keep_selected(run, info)
+        return self._report(run, info)
 
-        task = self.task_factory(len(classes))
+    def _prepare(self, train: ImageSet, val: ImageSet | None, ctx: RunContext,
+                 info: distributed.DistInfo) -> _Run:
+        """Networks (weights loaded) first, then the training images on the device, then the state."""
+        s = self.settings
+        seed_everything(ctx.seed)
+        classes = np.unique(train.pids)
+        task = self.task_factory(len(classes), self.device)
         self.task = task
         for net in task.networks.values():
             net.to(self.device, memory_format=self._memory_format())
-        amp = Amp(s.amp, self.device, list(task.optimizers))
-        nets = self._wrap(task, info)
-        validator = ValProtocol.build(val, s.val_seed)
-        selection = Selection()
-        data_key = self._data_key(train, val, ctx)
-        if main:
+        self.amp = Amp(s.amp, self.device, list(task.optimizers))
+        sampler = IdentityModalitySampler(train.pids, train.modalities, s.ids_per_batch, s.per_modality,
+                                          seed=ctx.seed, rank=info.rank, world_size=info.world_size)
+        state = TrainState(task, self.amp, sampler, Augmenter(s.profile, s.erase, seed=ctx.seed + 1), self.device)
+        images = decode_images(train, s.profile, ctx, progress=info.is_main and ctx.progress).to(self.device)
+        work = Path(ctx.work_dir)
+        if info.is_main:
             work.mkdir(parents=True, exist_ok=True)
+        return _Run(state=state, nets=self._wrap(task, info), images=images,
+                    labels=torch.from_numpy(np.searchsorted(classes, train.pids)).to(self.device),
+                    modalities=torch.from_numpy(train.modalities).to(self.device),
+                    host_modalities=np.asarray(train.modalities), validator=ValProtocol.build(val, s.val_seed),
+                    work=work, data_key=self._data_key(train, val, ctx))
 
-        start, train_time = 0, 0.0
-        ckpt = self._load_checkpoint(work, info) if ctx.resume else None
-        if ckpt is not None:
-            self._check_checkpoint(ckpt, data_key, work / LAST)
-            for name, net in task.networks.items():
-                net.load_state_dict(ckpt["networks"][name])
-            for name, opt in task.optimizers.items():
-                opt.load_state_dict(ckpt["optimizers"][name])
-            for name, sched in task.schedulers.items():
-                sched.load_state_dict(ckpt["schedulers"][name])
-            amp.load_state_dict(ckpt["amp"])
-            sampler.load_state_dict(ckpt["sampler"])
-            augmenter.load_state_dict(ckpt["augmenter"])
-            task.load_extra_state(ckpt["task"])
-            selection.load_state_dict(ckpt["selection"])
-            start, train_time = int(ckpt["step"]), float(ckpt["train_time_s"])
-            restore_rng_state(_rng_from_storable(ckpt["rng"]))
-        last_saved = start if ckpt is not None else None
-        log = LossLog(work / LOSS_LOG, task.columns, main, resume_step=start if ckpt is not None else None)
+    def _restore(self, run: _Run, ctx: RunContext, info: distributed.DistInfo) -> None:
+        """Continue from ``last.pt`` when asked to resume (rank 0 reads it, every rank loads it)."""
+        if not ctx.resume:
+            return
+        ckpt = None
+        path = run.work / LAST
+        if info.is_main and path.exists():
+            try:
+                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # unreadable checkpoint: the user decides what to do
+                raise ReidbenchError(f"cannot read checkpoint {path}: {exc}") from None
+        ckpt = distributed.broadcast_object(ckpt, info)
+        if ckpt is None:
+            return
+        self._check_checkpoint(ckpt, run.data_key, path)
+        run.state.load_state_dict(ckpt["state"])
+        run.resumed_from = run.last_saved = run.state.step
 
-        def save() -> None:
-            if main:
-                self._save(work / LAST, {
-                    "format": CHECKPOINT_FORMAT, "method": s.method, "config": s.config,
-                    "config_hash": config_hash(s.config), "data": data_key, "step": step_done,
-                    "epoch": sampler.epoch, "train_time_s": train_time, "world_size": info.world_size,
-                    "networks": {n: m.state_dict() for n, m in task.networks.items()},
-                    "optimizers": {n: o.state_dict() for n, o in task.optimizers.items()},
-                    "schedulers": {n: o.state_dict() for n, o in task.schedulers.items()},
-                    "amp": amp.state_dict(), "sampler": sampler.state_dict(),
-                    "augmenter": augmenter.state_dict(), "task": task.extra_state(),
-                    "selection": selection.state_dict(), "rng": _rng_to_storable(capture_rng_state())})
-                log.flush()
-
+    def _loop(self, run: _Run, ctx: RunContext, info: distributed.DistInfo) -> None:
+        """Train to the step budget, validating and checkpointing at their boundaries."""
+        s, st = self.settings, run.state
+        meter = StepMeter(st.task.columns)
+        log = LossLog(run.work / LOSS_LOG, st.task.columns, info.is_main, resume_step=run.resumed_from)
         stop = _StopRequest()
-        bar = tqdm(total=s.steps, initial=start, disable=not (main and ctx.progress), desc=s.method,
+        bar = tqdm(total=s.steps, initial=st.step, disable=not (info.is_main and ctx.progress), desc=s.method,
                    unit="step", dynamic_ncols=True)
-        step_done = start
-        task.train(True)
+        st.task.train(True)
         try:
-            for step in range(start, s.steps):
+            for step in range(st.step, s.steps):
                 t0 = time.perf_counter()
-                global_batch = sampler.next_global()
-                params = augmenter.draw(len(global_batch))
-                idx = torch.from_numpy(sampler.shard(global_batch)).to(self.device)
-                x = augmenter.apply(images[idx], sampler.shard(params))
-                batch = Batch(x.contiguous(memory_format=self._memory_format()), labels[idx], modalities[idx])
-                phase, values = task.train_step(step, batch, nets, amp)
-                row, stop_now = self._reduce(values, task.columns, stop.requested, info)
-                train_time += time.perf_counter() - t0
-                bad = {k: v for k, v in row.items() if not math.isfinite(v)}
-                if bad:
-                    where = f"{work / LAST} (step {last_saved})" if last_saved is not None else "none saved yet"
-                    raise ReidbenchError(
-                        f"{s.method}: non-finite loss at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
-                        f"training stopped, last good checkpoint: {where}")
-                task.check(step, row)
-                log.write(step, sampler.epoch, phase, row)
-                step_done = step + 1
-                bar.update(1)
-                if step % 10 == 0:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("l_", "d_"))},
-                                    refresh=False)
-                if validator is not None and (step_done % s.eval_every == 0 or step_done == s.steps):
-                    self._validate(task, validator, selection, step_done, ctx, info, work)
-                    task.train(True)
-                if step_done % s.ckpt_every == 0 or step_done % s.eval_every == 0 \
-                        or step_done == s.steps or stop_now:
-                    save()
-                    last_saved = step_done
+                self._train_step(run, meter, step)
+                st.step = done = step + 1
+                boundary = done % s.eval_every == 0 or done == s.steps
+                save = boundary or done % s.ckpt_every == 0
+                # A single process stops at once; ranks agree on a stop when they next flush together.
+                stop_now = stop.requested and not info.active
+                if save or stop_now or done % s.log_every == 0:
+                    rows, agreed = meter.fetch(info, stop.requested)
+                    stop_now = stop_now or agreed
+                    self._record(run, rows, log, bar)
+                st.train_time += time.perf_counter() - t0
+                if boundary and run.validator is not None:
+                    self._validate(run, ctx, info)
+                    st.task.train(True)
+                if save or stop_now:
+                    self._save_last(run, info)
+                    log.flush()
                 if stop_now:
-                    raise KeyboardInterrupt(f"{s.method} interrupted at step {step_done}; "
-                                            f"resume from {work / LAST}")
+                    raise KeyboardInterrupt(f"{s.method} interrupted at step {done}; resume from {run.work / LAST}")
         finally:
             stop.restore()
             bar.close()
             log.close()
 
-        task.train(False)
-        for net in task.networks.values():
-            distributed.broadcast_buffers(net, info)
-        if selection.best_networks is not None:
-            for name, net in task.networks.items():
-                net.load_state_dict(selection.best_networks[name])
-        batches_per_epoch = sampler.batches_per_epoch
-        return {
-            "steps": s.steps, "resumed_from_step": start if ckpt is not None else None,
-            "global_batch": sampler.global_batch_size, "per_rank_batch": sampler.global_batch_size // info.world_size,
-            "ids_per_batch": sampler.ids_per_batch, "ids_per_batch_requested": s.ids_per_batch,
-            "imgs_per_modality": s.per_modality,
-            "batches_per_epoch": batches_per_epoch, "epochs": round(s.steps / batches_per_epoch, 2),
-            "world_size": info.world_size, "device": str(self.device), "amp": amp.mode,
-            "channels_last": self._memory_format() == torch.channels_last, "deterministic": s.deterministic,
-            "torch_threads": torch.get_num_threads(),
-            "train_time_s": round(train_time, 2),  # training steps only, over all resumed parts
-            "images_per_s": round(sampler.global_batch_size * s.steps / train_time, 1) if train_time > 0 else None,
-            "input_profile": dict(s.profile.__dict__),
-            "selection": {
-                "rule": f"best val {s.select} every {s.eval_every} steps" if validator else
-                "last checkpoint (no validation identities)",
-                "val": validator.describe() if validator else None,
-                "selected_step": selection.best_step if selection.best_networks is not None else s.steps,
-                "val_metrics": selection.best_metrics, "history": selection.history},
-            "checkpoint": str(work / (BEST if selection.best_networks is not None else LAST)),
-            "losses_csv": str(work / LOSS_LOG),
-        }
+    def _train_step(self, run: _Run, meter: StepMeter, step: int) -> None:
+        """One update without a host sync: the batch, its update and its logged values stay on the device."""
+        st = run.state
+        batch = self._next_batch(run)
+        phase, values = st.task.train_step(step, batch, run.nets, st.amp)
+        meter.add(step, st.sampler.epoch, phase, values)
 
-    def _validate(self, task: Task, validator: ValProtocol, selection: Selection, step: int,
-                  ctx: RunContext, info: distributed.DistInfo, work: Path) -> None:
-        for net in task.networks.values():
+    def _next_batch(self, run: _Run) -> Batch:
+        """The rank's share of the next global batch, augmented on the device, RGB rows first.
+
+        The order and the RGB count come from the host's copy of the modalities, so a
+        two-stream network splits the batch by slicing, with no nonzero() round trip.
+        """
+        st = run.state
+        global_batch = st.sampler.next_global()
+        params = st.augmenter.draw(len(global_batch))
+        local, local_params = st.sampler.shard(global_batch), st.sampler.shard(params)
+        order = np.argsort(run.host_modalities[local], kind="stable")
+        n_rgb = int(np.count_nonzero(run.host_modalities[local] == 0))
+        idx = to_device(torch.from_numpy(local[order]), self.device)
+        x = st.augmenter.apply(run.images[idx], to_device(local_params[torch.from_numpy(order)], self.device))
+        return Batch(x.contiguous(memory_format=self._memory_format()), run.labels[idx], run.modalities[idx], n_rgb)
+
+    def _record(self, run: _Run, rows: list[LogRow], log: LossLog, bar: tqdm) -> None:
+        """Check and log fetched steps: a non-finite value stops the run before anything is saved."""
+        for row in rows:
+            bad = {k: v for k, v in row.values.items() if not math.isfinite(v)}
+            if bad:
+                where = f"{run.work / LAST} (step {run.last_saved})" if run.last_saved is not None \
+                    else "none saved yet"
+                raise ReidbenchError(
+                    f"{self.settings.method}: non-finite loss at step {row.step} "
+                    f"({', '.join(f'{k}={v}' for k, v in bad.items())}); training stopped, "
+                    f"last good checkpoint: {where}")
+            run.state.task.check(row.step, row.values)
+            log.write(row.step, row.epoch, row.phase, row.values)
+        if rows:
+            bar.update(len(rows))
+            bar.set_postfix({k: f"{v:.3g}" for k, v in rows[-1].values.items() if k.startswith(("l_", "d_"))},
+                            refresh=False)
+
+    def _validate(self, run: _Run, ctx: RunContext, info: distributed.DistInfo) -> None:
+        """Score the current weights on the validation protocol; keep them if they are the best so far."""
+        assert run.validator is not None and self.task is not None
+        st, selection = run.state, run.state.selection
+        for net in self.task.networks.values():
             distributed.broadcast_buffers(net, info)
-        task.train(False)
-        metrics = validator.evaluate(lambda imgs: self._embed(imgs, ctx, info))
+        self.task.train(False)
+        metrics = run.validator.evaluate(lambda imgs: self._embed(imgs, ctx, info))
         score = selection_score(metrics, self.settings.select)
         score = score if math.isfinite(score) else -math.inf
         improved = score > selection.best_score or selection.best_networks is None
-        selection.history.append({"step": step, **{k: round(v, 6) if isinstance(v, float) else v
-                                                   for k, v in metrics.items()}, "selected": improved})
+        selection.history.append({"step": st.step, **{k: round(v, 6) if isinstance(v, float) else v
+                                                      for k, v in metrics.items()}, "selected": improved})
         if improved:
-            selection.best_score, selection.best_step, selection.best_metrics = score, step, metrics
+            selection.best_score, selection.best_step, selection.best_metrics = score, st.step, metrics
             selection.best_networks = {n: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
-                                       for n, m in task.networks.items()}
+                                       for n, m in self.task.networks.items()}
             if info.is_main:
-                self._save(work / BEST, {"method": self.settings.method, "config": self.settings.config,
-                                         "step": step, "val_metrics": metrics,
-                                         "networks": selection.best_networks})
+                self._write(run.work / BEST, {"method": self.settings.method, "config": self.settings.config,
+                                              "step": st.step, "val_metrics": metrics,
+                                              "networks": selection.best_networks})
+
+    def _save_last(self, run: _Run, info: distributed.DistInfo) -> None:
+        """``last.pt``: what identifies the run, then the whole training state (rank 0 writes)."""
+        s = self.settings
+        if info.is_main:
+            self._write(run.work / LAST, {
+                "format": CHECKPOINT_FORMAT, "method": s.method, "config": s.config,
+                "config_hash": config_hash(s.config), "data": run.data_key, "world_size": info.world_size,
+                "state": run.state.state_dict()})
+        run.last_saved = run.state.step
+
+    def _keep_selected(self, run: _Run, info: distributed.DistInfo) -> None:
+        """Rank 0's BN statistics everywhere, then the selected weights."""
+        assert self.task is not None
+        self.task.train(False)
+        for net in self.task.networks.values():
+            distributed.broadcast_buffers(net, info)
+        best = run.state.selection.best_networks
+        if best is not None:
+            for name, net in self.task.networks.items():
+                net.load_state_dict(best[name])
+
+    def _report(self, run: _Run, info: distributed.DistInfo) -> dict[str, Any]:
+        s, st = self.settings, run.state
+        sampler, selection = st.sampler, st.selection
+        return {
+            "steps": s.steps, "resumed_from_step": run.resumed_from,
+            "global_batch": sampler.global_batch_size, "per_rank_batch": sampler.global_batch_size // info.world_size,
+            "ids_per_batch": sampler.ids_per_batch, "ids_per_batch_requested": s.ids_per_batch,
+            "imgs_per_modality": s.per_modality,
+            "batches_per_epoch": sampler.batches_per_epoch, "epochs": round(s.steps / sampler.batches_per_epoch, 2),
+            "world_size": info.world_size, "device": str(self.device), "amp": st.amp.mode,
+            "channels_last": self._memory_format() == torch.channels_last, "deterministic": s.deterministic,
+            "torch_threads": torch.get_num_threads(), "log_every": s.log_every,
+            "train_time_s": round(st.train_time, 2),  # training steps only, over all resumed parts
+            "images_per_s": round(sampler.global_batch_size * s.steps / st.train_time, 1) if st.train_time > 0
+            else None,
+            "input_profile": dict(s.profile.__dict__), "random_erase": s.erase,
+            "selection": {
+                "rule": f"best val {s.select} every {s.eval_every} steps" if run.validator else
+                "last checkpoint (no validation identities)",
+                "val": run.validator.describe() if run.validator else None,
+                "selected_step": selection.best_step if selection.best_networks is not None else s.steps,
+                "val_metrics": selection.best_metrics, "history": selection.history},
+            "checkpoint": str(run.work / (BEST if selection.best_networks is not None else LAST)),
+            "losses_csv": str(run.work / LOSS_LOG),
+        }
 
     # ---------------------------------------------------------------- embed
     def embed(self, images: ImageSet, ctx: RunContext) -> np.ndarray:
@@ -297,27 +349,33 @@ class Engine:
         if self.task is None:
             raise ReidbenchError(f"{self.settings.method}: embed() called before fit()")
         self.task.train(False)
-        return self._embed(images, ctx, distributed.DistInfo(device=self.device))
+        with determinism(self.settings.deterministic):
+            return self._embed(images, ctx, distributed.DistInfo(device=self.device))
 
     def _embed(self, images: ImageSet, ctx: RunContext, info: distributed.DistInfo) -> np.ndarray:
-        """Embed in float32; under DDP each rank embeds a share and all get every row."""
-        assert self.task is not None
+        """Embed under the run's autocast, features in float32; under DDP each rank embeds a share
+        and all get every row. Each chunk is modality-major, like a training batch."""
+        assert self.task is not None and self.amp is not None
         decoded = decode_images(images, self.settings.profile, ctx)
-        mods = torch.from_numpy(images.modalities)
+        mods = np.asarray(images.modalities)
         rows = distributed.shard_range(len(images), info)
-        if len(rows) == 0:  # still run one image, so the gathered feature width is known
+        keep = len(rows)
+        if keep == 0:  # still run one image, so the gathered feature width is known
             rows = range(0, min(1, len(images)))
-            keep = 0
-        else:
-            keep = len(rows)
+        order = np.asarray(rows, dtype=np.int64)[np.argsort(mods[rows.start:rows.stop], kind="stable")]
         parts = []
-        with torch.no_grad():
-            for a in range(rows.start, rows.stop, self.settings.eval_batch):
-                b = min(a + self.settings.eval_batch, rows.stop)
-                x = to_unit_float(decoded[a:b].to(self.device, non_blocking=True))
+        with torch.no_grad(), self.amp.autocast():
+            for a in range(0, len(order), self.settings.eval_batch):
+                chunk = order[a:a + self.settings.eval_batch]
+                x = to_unit_float(to_device(decoded[torch.from_numpy(chunk)], self.device))
                 x = x.contiguous(memory_format=self._memory_format())
-                parts.append(self.task.embed(x, mods[a:b].to(self.device)).float())
-        local = torch.cat(parts)[:keep] if parts else torch.zeros((0, 0), device=self.device)
+                m = to_device(torch.from_numpy(mods[chunk]), self.device)
+                parts.append(self.task.embed(x, m, int(np.count_nonzero(mods[chunk] == 0))).float())
+        local = torch.zeros((0, 0), device=self.device)
+        if parts:
+            position = np.empty(len(order), dtype=np.int64)
+            position[order - rows.start] = np.arange(len(order))  # back to the set's order
+            local = torch.cat(parts)[to_device(torch.from_numpy(position), self.device)][:keep]
         return distributed.gather_rows(local, info).cpu().numpy()
 
     # -------------------------------------------------------------- helpers
@@ -333,40 +391,15 @@ class Engine:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return {n: DistributedDataParallel(m, device_ids=ids) for n, m in task.networks.items()}
 
-    @staticmethod
-    def _reduce(values: dict[str, torch.Tensor | float], columns: tuple[str, ...], stop: bool,
-                info: distributed.DistInfo) -> tuple[dict[str, float], bool]:
-        """Average the step's values over ranks and agree on a stop request (one collective)."""
-        keys = [c for c in columns if c in values and torch.is_tensor(values[c])]
-        device = next((values[k].device for k in keys), info.device)
-        vec = torch.stack([values[k].detach().float().reshape(()) for k in keys]
-                          + [torch.tensor(float(stop), device=device)])
-        if info.active:
-            distributed.all_reduce_sum(vec, info)
-            vec[:-1] /= info.world_size
-        out = dict(zip(keys, vec[:-1].tolist()))
-        out.update({c: float(values[c]) for c in columns if c in values and not torch.is_tensor(values[c])})
-        return {c: out[c] for c in columns if c in out}, bool(vec[-1].item() > 0)
-
     def _data_key(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> str:
         blob = json.dumps([ctx.dataset_fingerprint, train.key(), val.key() if val is not None else None,
                            int(ctx.seed)])
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @staticmethod
-    def _save(path: Path, obj: dict[str, Any]) -> None:
+    def _write(path: Path, obj: dict[str, Any]) -> None:
         with atomic_open(path) as fh:  # a crash mid-write never corrupts the last good checkpoint
             torch.save(obj, fh)
-
-    @staticmethod
-    def _load_checkpoint(work: Path, info: distributed.DistInfo) -> dict[str, Any] | None:
-        ckpt = None
-        if info.is_main and (work / LAST).exists():
-            try:
-                ckpt = torch.load(work / LAST, map_location="cpu", weights_only=True)
-            except Exception as exc:  # unreadable checkpoint: the user decides what to do
-                raise ReidbenchError(f"cannot read checkpoint {work / LAST}: {exc}") from None
-        return distributed.broadcast_object(ckpt, info)
 
     def _check_checkpoint(self, ckpt: dict[str, Any], data_key: str, path: Path) -> None:
         s = self.settings
@@ -385,14 +418,3 @@ class Engine:
         if ckpt["data"] != data_key:
             raise ReidbenchError(f"checkpoint {path} was trained on other data or with another seed; "
                                  "resume with the same dataset and seed or start afresh without resume")
-
-
-def _rng_to_storable(state: dict[str, Any]) -> dict[str, Any]:
-    """numpy's MT19937 key as a list, so checkpoints load with ``weights_only=True``."""
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    return {**state, "numpy": (name, keys.tolist(), pos, has_gauss, gauss)}
-
-
-def _rng_from_storable(state: dict[str, Any]) -> dict[str, Any]:
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    return {**state, "numpy": (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss)}

@@ -48,13 +48,19 @@ def resolve_preset(config: dict[str, Any], device: str,
     return out
 
 
-def make_optimizer(params: Any, config: dict[str, Any], lr: float) -> torch.optim.Optimizer:
-    """SGD with momentum (the default) or Adam, with the config's weight decay."""
+def make_optimizer(params: Any, config: dict[str, Any], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """SGD with momentum (the default; nesterov where the config asks) or Adam, with the config's weight decay.
+
+    On CUDA the fused kernels: one launch per step, and with fp16 they read the grad
+    scaler's found-inf flag on the device instead of the scaler asking the host.
+    """
     kind = config["optimizer"]
+    fused = device.type == "cuda"
     if kind == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=config["weight_decay"])
+        return torch.optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=config["weight_decay"],
+                               nesterov=bool(config.get("nesterov", False)), fused=fused)
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=config["weight_decay"])
+        return torch.optim.Adam(params, lr=lr, weight_decay=config["weight_decay"], fused=fused)
     raise ReidbenchError(f"unknown optimizer '{kind}' (known: {', '.join(OPTIMIZERS)})")
 
 
@@ -83,8 +89,8 @@ class DeepMethod(Method):
         self.resolved: dict[str, Any] | None = None
 
     @abc.abstractmethod
-    def build_task(self, config: dict[str, Any], num_classes: int, progress: bool) -> Task:
-        """The method's networks, optimisers and training step."""
+    def build_task(self, config: dict[str, Any], num_classes: int, device: torch.device, progress: bool) -> Task:
+        """The method's networks, optimisers (for ``device``) and training step."""
 
     def resolved_config(self, device: str) -> dict[str, Any]:
         return resolve_preset(self.config, device, self.preset_values)
@@ -100,8 +106,9 @@ class DeepMethod(Method):
             ckpt_every=cfg["ckpt_every"] or cfg["eval_every"], ids_per_batch=cfg["ids_per_batch"],
             per_modality=cfg["imgs_per_modality"], profile=get_profile(cfg["input"]), amp=cfg["amp"],
             channels_last=cfg["channels_last"], select=cfg["select"], val_seed=cfg["val_seed"],
-            eval_batch=cfg["eval_batch"], deterministic=cfg["deterministic"])
-        self.engine = Engine(settings, lambda n: self.build_task(cfg, n, ctx.progress))
+            eval_batch=cfg["eval_batch"], deterministic=cfg["deterministic"], log_every=cfg["log_every"],
+            erase=cfg["erase"])
+        self.engine = Engine(settings, lambda n, device: self.build_task(cfg, n, device, ctx.progress))
         self.engine.fit(train, val, ctx)
 
     def embed(self, images: ImageSet, ctx: RunContext) -> np.ndarray:

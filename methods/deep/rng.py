@@ -1,8 +1,8 @@
 """RNG state capture (so a resumed run replays the uninterrupted one) and determinism.
 
 Every source of randomness a training run touches is listed here: Python
-``random``, numpy's global RNG, torch's CPU generator and the CUDA generator of the run's device.
-The sampler and the augmenter own their own generators and save them separately.
+``random``, numpy's global RNG, torch's CPU generator and the CUDA generator of the
+run's device. The sampler and the augmenter own their own generators and save them separately.
 """
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+# cuBLAS reads its workspace size once per process, at its first GEMM: a
+# deterministic method trained after another one in the same process (a
+# multi-method run) would find the default workspace already chosen. So the fixed
+# workspace cuBLAS needs for deterministic GEMMs is set before any deep method runs.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 @contextlib.contextmanager
@@ -25,8 +31,6 @@ def determinism(enabled: bool) -> Iterator[None]:
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark)
     if enabled:
-        # cuBLAS needs a fixed workspace for deterministic GEMMs; harmless on CPU.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
@@ -37,25 +41,28 @@ def determinism(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1:]
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """The global RNG states, in a form ``torch.save`` can store."""
+def capture_rng_state(device: torch.device) -> dict[str, Any]:
+    """The global RNG states (``device``'s CUDA generator included), storable with ``weights_only`` loading."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        # numpy's MT19937 key as a list: checkpoints load with ``weights_only=True``
+        "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
         "torch_cpu": torch.get_rng_state(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        # The current device only: under DDP every rank draws the same stream on
-        # its own device, so rank 0's state is every rank's state.
-        state["torch_cuda"] = torch.cuda.get_rng_state()
+    if device.type == "cuda":
+        # The run's device only: under DDP every rank draws the same stream on its
+        # own device, so rank 0's state is every rank's state.
+        state["torch_cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
+def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
     """Put back what :func:`capture_rng_state` returned."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch_cpu"])
     cuda = state.get("torch_cuda")
-    if cuda is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(cuda)
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)

@@ -2,7 +2,7 @@
 
 The engine owns the loop, data, devices, DDP, logging, checkpoints and model
 selection; a :class:`Task` only says how one batch updates its sub-networks, so
-cmGAN's two alternating optimisers and Wu et al.'s single one share the engine.
+cmGAN's two alternating optimisers, Wu et al.'s single one and AGW share the engine.
 """
 from __future__ import annotations
 
@@ -17,32 +17,55 @@ from torch import nn
 from reidbench.errors import ReidbenchError
 from reidbench.methods.deep.config import AMP_MODES
 
+# Native bf16 tensor cores start with Ampere; older GPUs emulate bf16 slowly.
+BF16_CAPABILITY = (8, 0)
 
 
 @dataclass
 class Batch:
-    """One rank's share of a training batch, on the training device."""
+    """One rank's share of a training batch, on the training device, modality-major.
+
+    The first ``n_rgb`` rows are RGB and the rest IR: the count is known on the host,
+    so a two-stream network splits the batch by slicing, without a device sync.
+    """
 
     images: torch.Tensor  # B x 3 x H x W float in [0, 1]
     labels: torch.Tensor  # class index of each image's identity
     modalities: torch.Tensor  # 0 RGB, 1 IR
+    n_rgb: int
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``mode`` on ``device`` (None: float32).
+
+    ``auto`` takes bf16 only where *this* device has native bf16 (compute capability
+    8.0+, asked of this device alone, so no context opens on another GPU) and fp16
+    otherwise; CPU autocast is slower than float32 for these convolutions, so CPU runs
+    stay in float32.
+    """
+    if mode not in AMP_MODES:
+        raise ReidbenchError(f"unknown amp mode '{mode}' (known: {', '.join(AMP_MODES)})")
+    if device.type != "cuda" or mode == "off":
+        return None
+    capability = torch.cuda.get_device_capability(device)
+    if mode == "auto":
+        mode = "bf16" if capability >= BF16_CAPABILITY else "fp16"
+    elif mode == "bf16" and capability < BF16_CAPABILITY:
+        raise ReidbenchError(f"amp=bf16 needs compute capability {BF16_CAPABILITY[0]}.{BF16_CAPABILITY[1]} or "
+                             f"newer; {device} has {capability[0]}.{capability[1]} (use amp=fp16 or auto)")
+    return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
 class Amp:
-    """Mixed precision: autocast on CUDA (bf16, or fp16 with a GradScaler per optimiser)."""
+    """Mixed precision: the autocast dtype and, for fp16, one GradScaler per optimiser."""
 
     def __init__(self, mode: str, device: torch.device, optimizer_names: list[str]):
-        if mode not in AMP_MODES:
-            raise ReidbenchError(f"unknown amp mode '{mode}' (known: {', '.join(AMP_MODES)})")
-        if device.type != "cuda":
-            mode = "off"  # CPU autocast is slower than float32 for these convolutions
-        elif mode == "auto":
-            mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        self.mode = mode
+        self.dtype = amp_dtype(mode, device)
+        self.mode = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "off")
         self.device = device
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
         # fp16 gradients underflow without loss scaling; each optimiser keeps its own scale.
-        self.scalers = {n: torch.amp.GradScaler("cuda") for n in optimizer_names} if mode == "fp16" else {}
+        self.scalers = {n: torch.amp.GradScaler(device.type) for n in optimizer_names} \
+            if self.dtype == torch.float16 else {}
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
@@ -50,7 +73,11 @@ class Amp:
             yield
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, name: str) -> None:
-        """Backward ``loss`` and step ``optimizer`` (zeroing its gradients first)."""
+        """Backward ``loss`` and step ``optimizer`` (zeroing its gradients first).
+
+        With fp16 the scaler's inf check stays on the device: the engine builds fused
+        optimisers on CUDA, which take the scale and the found-inf flag as tensors.
+        """
         optimizer.zero_grad(set_to_none=True)
         scaler = self.scalers.get(name)
         if scaler is None:
@@ -89,12 +116,13 @@ class Task(abc.ABC):
         """Update on ``batch``; return the phase name and the logged values.
 
         ``nets`` holds the (possibly DDP-wrapped) networks to call for a training
-        forward; ``self.networks`` are the plain modules (for frozen calls).
+        forward; ``self.networks`` are the plain modules (for frozen calls). Logged
+        tensors stay on the device: reading them here would stall the GPU every step.
         """
 
     @abc.abstractmethod
-    def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        """Test features of a [0, 1] image batch (networks already in eval mode)."""
+    def embed(self, images: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        """Test features of a modality-major [0, 1] image batch (networks already in eval mode)."""
 
     def check(self, step: int, values: dict[str, float]) -> None:
         """Stop a run going wrong (raise ReidbenchError); values are averaged over ranks."""

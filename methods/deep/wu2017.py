@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from reidbench.errors import ReidbenchError
-from reidbench.methods.deep.backbones import build_backbone, feature_dim, stages, stem
+from reidbench.methods.deep.backbones import build_backbone, feature_dim, modality_stems, stages
 from reidbench.methods.deep.config import TWO_STREAM_SPLITS, WU_ARCHITECTURES
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import identity_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
+
 
 class OneStream(nn.Module):
     """Encoder -> backbone -> GAP feature (the test feature) -> classifier."""
@@ -39,11 +40,11 @@ class OneStream(nn.Module):
                                        cfg["last_stride"], progress)
         self.classifier = nn.Linear(feature_dim(self.backbone), num_classes)
 
-    def features(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
         return self.backbone(self.encoder(x, modalities))
 
-    def forward(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities))
+    def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.classifier(self.features(x, modalities, n_rgb))
 
 
 class TwoStream(nn.Module):
@@ -54,32 +55,18 @@ class TwoStream(nn.Module):
         specific = cfg["specific"]
         if specific not in TWO_STREAM_SPLITS:
             raise ReidbenchError(f"unknown two-stream split '{specific}' (known: {', '.join(TWO_STREAM_SPLITS)})")
-        first_shared = 2 if specific == "stem+layer1" else 1
-        self.encoders = nn.ModuleList([InputEncoder("rgb"), InputEncoder("rgb" if cfg["color"] else "grey")])
-        streams = []
-        for enc in self.encoders:
-            net = build_backbone(cfg["backbone"], cfg["weights"], enc.channels, cfg["last_stride"], progress)
-            part = [stem(net)] + ([net.layer1] if first_shared == 2 else [])
-            streams.append(nn.Sequential(*part))
-        self.streams = nn.ModuleList(streams)
-        self.shared = stages(net, first_shared)  # the deeper layers of the IR copy: identical init
+        with_layer1 = specific == "stem+layer1"
+        encoders = [InputEncoder("rgb"), InputEncoder("rgb" if cfg["color"] else "grey")]
+        self.streams, net = modality_stems(cfg["backbone"], cfg["weights"], encoders, cfg["last_stride"], progress,
+                                           with_layer1)
+        self.shared = stages(net, 2 if with_layer1 else 1)  # the deeper layers of the IR copy: identical init
         self.classifier = nn.Linear(feature_dim(net), num_classes)
 
-    def features(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        mid = None
-        for m, (enc, stream) in enumerate(zip(self.encoders, self.streams)):
-            rows = (modalities == m).nonzero().squeeze(1)
-            if len(rows) == 0:
-                continue
-            y = stream(enc(x[rows], modalities[rows]))
-            if mid is None:
-                mid = y.new_zeros((len(x), *y.shape[1:]))
-            mid = mid.index_copy(0, rows, y)
-        assert mid is not None, "empty batch"
-        return self.shared(mid)
+    def features(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.shared(self.streams(x, modalities, n_rgb))
 
-    def forward(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities))
+    def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.classifier(self.features(x, modalities, n_rgb))
 
 
 class AsymFC(nn.Module):
@@ -94,14 +81,14 @@ class AsymFC(nn.Module):
         self.fcs = nn.ModuleList([nn.Linear(dim, cfg["fc_dim"]), nn.Linear(dim, cfg["fc_dim"])])
         self.classifier = nn.Linear(cfg["fc_dim"], num_classes)
 
-    def features(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
         g = self.backbone(self.encoder(x, modalities))
         # Both FCs run on every row (they are tiny), so every parameter gets a gradient
         # each step, which DDP requires.
         return torch.where(modalities[:, None] == 1, self.fcs[1](g), self.fcs[0](g))
 
-    def forward(self, x: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities))
+    def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.classifier(self.features(x, modalities, n_rgb))
 
 
 def build_network(arch: str, cfg: dict[str, Any], num_classes: int, progress: bool) -> nn.Module:
@@ -121,12 +108,12 @@ class WuTask(Task):
 
     columns: ClassVar[tuple[str, ...]] = ("l_ide", "l_total", "lr")
 
-    def __init__(self, arch: str, cfg: dict[str, Any], num_classes: int, progress: bool):
+    def __init__(self, arch: str, cfg: dict[str, Any], num_classes: int, device: torch.device, progress: bool):
         self.arch = arch
         self.cfg = cfg
         self.net = build_network(arch, cfg, num_classes, progress)
         self.networks = {"net": self.net}
-        opt = make_optimizer(self.net.parameters(), cfg, cfg["lr"])
+        opt = make_optimizer(self.net.parameters(), cfg, cfg["lr"], device)
         self.optimizers = {"net": opt}
         self.schedulers = {"net": make_scheduler(opt, cfg["lr_schedule"], int(cfg["steps"]))}
 
@@ -134,14 +121,14 @@ class WuTask(Task):
                    amp: Amp) -> tuple[str, dict[str, torch.Tensor | float]]:
         lr = float(self.optimizers["net"].param_groups[0]["lr"])
         with amp.autocast():
-            logits = nets["net"](batch.images, batch.modalities)
+            logits = nets["net"](batch.images, batch.modalities, batch.n_rgb)
         loss = identity_loss(logits, batch.labels)
         amp.step(loss, self.optimizers["net"], "net")
         self.schedulers["net"].step()
         return "train", {"l_ide": loss.detach(), "l_total": loss.detach(), "lr": lr}
 
-    def embed(self, images: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
-        return self.net.features(images, modalities)
+    def embed(self, images: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
+        return self.net.features(images, modalities, n_rgb)
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
@@ -181,5 +168,5 @@ class WuBaseline(DeepMethod):
         "cpu": {"lr": 5e-2},
     }
 
-    def build_task(self, config: dict[str, Any], num_classes: int, progress: bool) -> Task:
-        return WuTask(self.name, config, num_classes, progress)
+    def build_task(self, config: dict[str, Any], num_classes: int, device: torch.device, progress: bool) -> Task:
+        return WuTask(self.name, config, num_classes, device, progress)

@@ -1,4 +1,4 @@
-"""Registers the deep methods: cmGAN, its ablations and Wu et al.'s four baselines.
+"""Registers the deep methods: cmGAN, its ablations, Wu et al.'s four baselines and AGW.
 
 Labels are the row names of the paper's Table 1 (``reidbench.paper``). Registering
 imports no torch: the factories import the networks only when a method is built.
@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from reidbench.methods.base import Method
-from reidbench.methods.deep.config import (ARCH_CONFIG, CMGAN_CONFIG, CMGAN_RULES, COMMON_CONFIG, COMMON_RULES,
-                                           WU_CONFIG, WU_RULES, check_cmgan)
+from reidbench.methods.deep.config import (AGW_CONFIG, AGW_RULES, ARCH_CONFIG, CMGAN_CONFIG, CMGAN_RULES,
+                                           COMMON_CONFIG, COMMON_RULES, WU_CONFIG, WU_RULES, check_cmgan,
+                                           check_weights)
 from reidbench.registry import register_method
 
 CMGAN_REF = "Dai et al., Cross-Modality Person Re-Identification with Generative Adversarial Training, IJCAI 2018"
 WU_REF = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
+AGW_REF = "Ye et al., Deep Learning for Person Re-identification: A Survey and Outlook, TPAMI 2021"
 
 # name -> (Table 1 label, overrides of the cmGAN defaults)
 CMGAN_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -52,10 +54,22 @@ def _register_wu(arch: str, label: str) -> None:
     factory.__name__ = arch
     register_method(arch, label=label, family="deep", reference=WU_REF,
                     config={**COMMON_CONFIG, **WU_CONFIG, **ARCH_CONFIG[arch]},
-                    rules={**COMMON_RULES, **WU_RULES})(factory)
+                    rules={**COMMON_RULES, **WU_RULES}, check=check_weights)(factory)
+
+
+def _register_agw() -> None:
+    def agw(config: dict[str, Any]) -> Method:
+        from reidbench.methods.deep.agw import AGW
+
+        return AGW(config, "agw")
+
+    register_method("agw", label="AGW", family="deep", reference=AGW_REF,
+                    config={**COMMON_CONFIG, **AGW_CONFIG}, rules={**COMMON_RULES, **AGW_RULES},
+                    check=check_weights)(agw)
 
 
 for _name, (_label, _overrides) in CMGAN_VARIANTS.items():
     _register_cmgan(_name, _label, _overrides)
 for _arch, _label in WU_LABELS.items():
     _register_wu(_arch, _label)
+_register_agw()
