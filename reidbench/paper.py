@@ -33,7 +33,8 @@ def paper_order() -> dict[str, int]:
 
 
 @lru_cache(maxsize=1)
-def _published() -> "pd.DataFrame":
+def published_all() -> "pd.DataFrame":
+    """Every reference number of ``published.csv`` (column ``protocol`` says under which protocol)."""
     import pandas as pd
 
     with resources.files("reidbench").joinpath("published.csv").open() as fh:
@@ -43,5 +44,5 @@ def _published() -> "pd.DataFrame":
 def published(protocol: str) -> "pd.DataFrame":
     """Reference numbers under ``protocol``: one row per method and setting (``method``, ``label``,
     ``setting``, the metrics, ``source``), in the file's order; empty for protocols without any."""
-    table = _published()
+    table = published_all()
     return table[table["protocol"] == protocol].reset_index(drop=True)

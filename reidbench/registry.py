@@ -8,7 +8,11 @@ decorated with :func:`register_method`) under the entry-point group
 """
 from __future__ import annotations
 
+import hashlib
+import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 from reidbench.config import Rule, merge_config
@@ -42,6 +46,11 @@ class MethodSpec:
             except ReidbenchError as exc:
                 raise ReidbenchError(f"method '{self.name}': {exc}") from None
         return config
+
+    @property
+    def code_digest(self) -> str:
+        """Digest of the source that implements the method (see :func:`source_digest`)."""
+        return source_digest(getattr(self.factory, "__module__", "") or "")
 
     def create(self, overrides: dict[str, Any] | None = None) -> Any:
         """Build the method with its default config updated by ``overrides``."""
@@ -102,3 +111,19 @@ def get_method(name: str) -> MethodSpec:
 def create_method(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Instantiate a registered method by name (timm's ``create_model``)."""
     return get_method(name).create(overrides)
+
+
+@lru_cache(maxsize=None)
+def source_digest(module: str) -> str:
+    """Digest of the Python files beside ``module`` (its package's folder; the file alone for a
+    top-level module). Cached embeddings and tuning points carry it in their key, so features
+    computed by older code of a method are never reused after that code changes."""
+    mod = sys.modules.get(module)
+    path = Path(getattr(mod, "__file__", "") or "")
+    if not path.is_file():
+        return "unknown"
+    files = sorted(path.parent.glob("*.py")) if getattr(mod, "__package__", "") else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]

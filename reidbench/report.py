@@ -12,7 +12,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from reidbench.errors import ReidbenchError
-from reidbench.paper import PAPER_DATASET, PAPER_PROTOCOL, paper_table, published
+from reidbench.paper import PAPER_DATASET, PAPER_PROTOCOL, paper_table, published, published_all
 from reidbench.protocols import Setting, describe_source, get_protocol
 from reidbench.selection import Row
 
@@ -61,15 +61,20 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
     synthetic = any(row.result["dataset"].get("synthetic") for row in rows)
     n_extra = 0 if extra is None else len(extra.columns)
     dataset = real_dataset(protocol)
+    beside = published_beside(protocol)
     cells, index = [], []
 
-    def add_published(method: str) -> None:
-        mine = others[others["method"] == method]
+    def add_published(method: str, source: pd.DataFrame = others) -> bool:
+        mine = source[source["method"] == method]
         if len(mine):
             by_setting = {r.setting: r for r in mine.itertuples()}
             cells.append([_published_cell(by_setting.get(s.key), m) for s in settings for m in metrics]
                          + [""] * n_extra)
-            index.append(f"{mine['label'].iloc[0]} (published, {dataset}; {mine['lineage'].iloc[0]})")
+            where = mine["lineage"].iloc[0]
+            if mine["protocol"].iloc[0] != protocol:
+                where += f"; protocol {mine['protocol'].iloc[0]}, not this table's"
+            index.append(f"{mine['label'].iloc[0]} (published, {dataset}; {where})")
+        return bool(len(mine))
 
     for row in rows:
         cells.append([_cell(numbers, row.label, s.key, m, std) for s in settings for m in metrics]
@@ -80,13 +85,22 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
                          + [""] * n_extra)
             index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
         elif with_paper and not row.variant:
-            add_published(row.method)
+            add_published(row.method) or add_published(row.method, beside)
     shown = {row.method for row in rows if not row.variant}
     for method in dict.fromkeys(others["method"]) if with_paper else ():
         if method not in shown:
             add_published(method)
     columns = [(s.group, m) for s in settings for m in metrics] + ([] if extra is None else list(extra.columns))
     return pd.DataFrame(cells, index=pd.Index(index, name="Method"), columns=pd.MultiIndex.from_tuples(columns))
+
+
+def published_beside(protocol: str) -> pd.DataFrame:
+    """Published numbers of the *other* protocols of the same real dataset, e.g. AGW's own
+    (``sysu-agw``) beside a ``sysu`` table: shown for a method only when it has none under
+    ``protocol``, and labelled with the protocol they were measured under."""
+    table = published_all()
+    layout = get_protocol(protocol).layout
+    return table[[p != protocol and get_protocol(p).layout == layout for p in table["protocol"]]]
 
 
 def real_dataset(protocol: str) -> str:
@@ -113,10 +127,13 @@ def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) ->
         protocol = rows[0].result["protocol"]["name"]
         if protocol == PAPER_PROTOCOL:
             caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
+        shown = {row.method for row in rows if not row.variant}
         others = published(protocol)
-        if len(others):
+        beside = published_beside(protocol)
+        sources = [*others["source"], *beside[beside["method"].isin(shown - set(others["method"]))]["source"]]
+        if sources:
             caption += (f"; '(published)' rows: reported by their authors on the real {real_dataset(protocol)} "
-                        f"(sources: {'; '.join(dict.fromkeys(others['source']))})")
+                        f"(sources: {'; '.join(dict.fromkeys(sources))})")
     return caption
 
 

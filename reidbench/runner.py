@@ -226,7 +226,7 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
     """
     spec = m.spec
     resolved = spec.factory(m.config).resolved_config(device)
-    key = _digest({"method": spec.name, "config": resolved, "seed": seed})
+    key = _digest({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest})
     groups = [[t] for t in range(opts.trials)] if data.splits_per_trial else [list(range(opts.trials))]
     seed_everything(seed)
     timings: dict[str, float] = {"fit_s": 0.0, "embed_s": 0.0, "eval_s": 0.0}

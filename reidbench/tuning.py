@@ -92,8 +92,8 @@ def score_point(task: PointTask) -> dict[str, Any]:
     spec = get_method(task.method)
     method = spec.create(task.overrides)
     device = resolve_device(task.device)
-    key = hashlib.sha256(json.dumps([task.method, method.resolved_config(device), task.seed], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:12]
+    identity = [task.method, method.resolved_config(device), task.seed, spec.code_digest]
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
                      work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
                      dataset_fingerprint=data.fingerprint, progress=task.progress, resume=task.resume)

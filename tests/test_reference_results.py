@@ -46,3 +46,7 @@ def test_plot_losses_show_and_table_work_on_them(tmp_path, capsys):
     assert main(["table", "--results", str(REFERENCE), "--with-paper"]) == 0
     out = capsys.readouterr().out
     assert "| cmGAN [cpu preset] (synthetic data) |" in out and "| cmGAN (paper, SYSU-MM01) |" in out
+    # AGW's own numbers were measured under its lineage's galleries: shown beside its row, saying so
+    assert "| AGW (published, SYSU-MM01; AGW lineage: AGW-seeded galleries; protocol sysu-agw, not this table's) " \
+           "| 47.50 |" in out
+    assert "| DDAG" not in out  # other protocols' rows appear only for methods the table shows

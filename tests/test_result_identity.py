@@ -87,3 +87,34 @@ def test_the_run_seed_reaches_handcrafted_matchers(tiny, tmp_path):
                                                progress=False))
     probes = tiny.test
     assert (method.embed(probes, ctx) != other.embed(probes, ctx)).any()  # the subsample follows the seed
+
+
+def test_cached_embeddings_are_reused_only_by_the_same_code(tiny_root, tmp_path, monkeypatch, capsys):
+    """A change to a method's source invalidates its cached embeddings (the result id stays)."""
+    from reidbench.registry import MethodSpec
+
+    out = tmp_path / "runs"
+    _run(tiny_root, out, "--modes", "all", "--shots", "single")
+    _run(tiny_root, out, "--modes", "all", "--shots", "single")
+    assert capsys.readouterr().err.count("cached; evaluating only") == 1
+    monkeypatch.setattr(MethodSpec, "code_digest", property(lambda self: "edited"))
+    _run(tiny_root, out, "--modes", "all", "--shots", "single")
+    assert "cached; evaluating only" not in capsys.readouterr().err
+    assert len(list(out.glob("*.json"))) == 1
+
+
+def test_source_digest_follows_the_files_beside_a_module(tmp_path, monkeypatch):
+    from reidbench.registry import source_digest
+
+    pkg = tmp_path / "toy_methods"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "impl.py").write_text("X = 1\n")
+    (pkg / "helper.py").write_text("Y = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("toy_methods.impl")
+    before = source_digest("toy_methods.impl")
+    (pkg / "helper.py").write_text("Y = 2\n")  # a sibling file of the factory's module
+    source_digest.cache_clear()
+    assert source_digest("toy_methods.impl") != before
+    assert source_digest("no.such.module") == "unknown"

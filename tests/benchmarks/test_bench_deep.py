@@ -92,20 +92,13 @@ def test_cmgan_train_step_resnet50_288x144_cpu(benchmark: BenchmarkFixture) -> N
 
 
 @needs_gpu
-def test_cmgan_train_step_gpu(benchmark: BenchmarkFixture) -> None:
-    bench = Bench("cmgan", torch.device("cuda"))
-    steps = 10 * CYCLE
+@pytest.mark.parametrize("name, steps", [("cmgan", 10 * CYCLE), ("agw", 30)])
+def test_train_step_gpu(benchmark: BenchmarkFixture, name: str, steps: int) -> None:
+    """The paper preset's training step at its own batch (cmGAN 20 images, AGW 64)."""
+    bench = Bench(name, torch.device("cuda"))
+    batch = bench.config["ids_per_batch"] * 2 * bench.config["imgs_per_modality"]
     last = benchmark.pedantic(bench.train_round, args=(steps,), rounds=5, iterations=1, warmup_rounds=1)
-    _record(benchmark, bench, steps * 20, "cmgan")
-    assert torch.isfinite(torch.tensor(last))
-
-
-@needs_gpu
-def test_agw_train_step_gpu(benchmark: BenchmarkFixture) -> None:
-    bench = Bench("agw", torch.device("cuda"))
-    steps = 30
-    last = benchmark.pedantic(bench.train_round, args=(steps,), rounds=5, iterations=1, warmup_rounds=1)
-    _record(benchmark, bench, steps * 64, "agw")
+    _record(benchmark, bench, steps * batch, name)
     assert torch.isfinite(torch.tensor(last))
 
 
