@@ -1,4 +1,4 @@
-"""The published reference results (results/synthetic-small) work from a fresh clone.
+"""The published reference results (results/synthetic-small, -regdb-small, -llcm-small) work from a fresh clone.
 
 Their figures need nothing of the machine that made them: the loss logs travel beside
 the results, and `show` regenerates the embedded dataset by name, byte for byte.
@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from golden import SMALL_DIGEST
 from reidbench.cli import main
 from reidbench.data.synth import GENERATOR_VERSION
+from reidbench.protocols import get_protocol
 from reidbench.registry import all_methods
 from reidbench.store import load_results
 
@@ -50,3 +52,19 @@ def test_plot_losses_show_and_table_work_on_them(tmp_path, capsys):
     assert "| AGW (published, SYSU-MM01; AGW lineage: AGW-seeded galleries; protocol sysu-agw, not this table's) " \
            "| 47.50 |" in out
     assert "| DDAG" not in out  # other protocols' rows appear only for methods the table shows
+
+
+@pytest.mark.parametrize("dataset, protocol, published", [("synthetic-regdb-small", "regdb", "AGW (published, RegDB"),
+                                                          ("synthetic-llcm-small", "llcm", "DEEN (CVPR 2023) (published, LLCM")])
+def test_regdb_and_llcm_reference_results_tabulate_beside_the_published_numbers(dataset, protocol, published, capsys):
+    folder = REFERENCE.parent / dataset
+    results = load_results(folder)
+    handcrafted = {n for n, s in all_methods().items() if s.family == "handcrafted"}
+    assert {r["method"]["name"] for r in results} == handcrafted | {"cmgan"}
+    for r in results:
+        assert r["protocol"]["name"] == protocol and r["dataset"]["name"] == dataset and r["seed"] == 0
+        assert set(r["settings"]) == {s.key for s in get_protocol(protocol).settings}
+    capsys.readouterr()
+    assert main(["table", "--results", str(folder), "--with-paper"]) == 0
+    out = capsys.readouterr().out
+    assert "| cmGAN [cpu preset] (synthetic data) |" in out and f"| {published}" in out
