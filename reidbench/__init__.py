@@ -15,8 +15,15 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Sequence
 
-from reidbench.evaluation import Metrics, distance_matrix, evaluate, evaluate_features, evaluate_galleries
-from reidbench.registry import create_method, register_method
+# Python started in the repository root (``python -m reidbench``, torchrun and Slurm jobs) finds this
+# folder before an installed reidbench; the method and protocol packages it maps in as
+# ``reidbench.methods`` and ``reidbench.protocols`` then live beside it, in the checkout.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "methods" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))  # noqa: F821 (a package's own __path__)
+
+from reidbench.evaluation import Metrics, distance_matrix, evaluate, evaluate_features, evaluate_galleries  # noqa: E402
+from reidbench.registry import create_method, register_method  # noqa: E402
 
 _LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": "reidbench.frame"}
 
