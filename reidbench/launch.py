@@ -41,6 +41,10 @@ class Launcher:
             raise ReidbenchError("--slurm-time, --slurm-cpus and --slurm-parallel must be at least 1, "
                                  "--slurm-gpus at least 0")
 
+    def shows_progress(self, wanted: bool) -> bool:
+        """Progress bars only where one item at a time runs here: interleaved or remote bars help nobody."""
+        return wanted and self.kind == "local" and self.jobs == 1
+
 
 class _Job:
     """A picklable job that submitit requeues, resumed, when Slurm preempts it or its time runs out."""

@@ -4,7 +4,7 @@ Everything a user can get wrong is checked before any work, cheapest first:
 method names and config values, protocol and settings, the dataset's layout, the
 device, then a decode of every image. For each method: fit on the training
 identities (validation identities for selection), embed the probes and the gallery
-pool once (cached on disk by method config, seed and dataset fingerprint), evaluate
+pool once (cached on disk by :func:`model_key` and the dataset fingerprint), evaluate
 every setting and trial, and write the result atomically with full provenance.
 """
 from __future__ import annotations
@@ -226,7 +226,7 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
     """
     spec = m.spec
     resolved = spec.factory(m.config).resolved_config(device)
-    key = _digest({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest})
+    key = model_key(spec, resolved, seed)
     groups = [[t] for t in range(opts.trials)] if data.splits_per_trial else [list(range(opts.trials))]
     seed_everything(seed)
     timings: dict[str, float] = {"fit_s": 0.0, "embed_s": 0.0, "eval_s": 0.0}
@@ -340,5 +340,10 @@ def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def model_key(spec: MethodSpec, resolved: dict[str, Any], seed: int) -> str:
+    """What makes two fits the same model: the method, its resolved config, the seed and the digest
+    of its source. Cached embeddings and work folders (runs and tuning points) are named by it, so
+    the outputs of older code are never reused."""
+    blob = json.dumps({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-
 from reidbench import provenance
 from reidbench.atomic import ensure_writable
 from reidbench.data.dataset import Dataset
@@ -111,7 +110,7 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     write_json_atomic(opts.out / MANIFEST, manifest)
     base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=opts.protocol,
                       trials=opts.trials, seeds=(opts.seed,), cache=opts.cache,
-                      progress=opts.progress and opts.launcher.jobs == 1 and opts.launcher.kind == "local")
+                      progress=opts.launcher.shows_progress(opts.progress))
     failures = []
     for n, (point, error) in enumerate(_execute(base, opts, todo), 1):
         if error is None:

@@ -34,7 +34,7 @@ from reidbench.launch import Launcher, launch
 from reidbench.protocols.validation import SELECT_BY, VAL_LABEL, VAL_METRICS, ValProtocol
 from reidbench.registry import get_method
 from reidbench.runconfig import RunConfig, write_run_config
-from reidbench.runner import load_dataset, say
+from reidbench.runner import load_dataset, model_key, say
 from reidbench.store import write_json_atomic
 
 RECORD = "tuning.json"
@@ -92,8 +92,7 @@ def score_point(task: PointTask) -> dict[str, Any]:
     spec = get_method(task.method)
     method = spec.create(task.overrides)
     device = resolve_device(task.device)
-    identity = [task.method, method.resolved_config(device), task.seed, spec.code_digest]
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = model_key(spec, method.resolved_config(device), task.seed)
     ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
                      work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
                      dataset_fingerprint=data.fingerprint, progress=task.progress, resume=task.resume)
@@ -133,7 +132,7 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
     todo = [i for i, p in enumerate(record["points"]) if p.get("scores") is None]
     tasks = [PointTask(opts.method, record["points"][i]["overrides"], opts.data, opts.dataset, opts.seed,
                        devices[n % len(devices)], cache, opts.val_trials,
-                       opts.progress and opts.launcher.jobs == 1 and opts.launcher.kind == "local")
+                       opts.launcher.shows_progress(opts.progress))
              for n, i in enumerate(todo)]
     failures = []
     for n, (k, outcome, error) in enumerate(launch(score_point, tasks, opts.launcher), 1):
