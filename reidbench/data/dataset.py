@@ -13,12 +13,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import Any, ClassVar, Iterable
+
+import numpy as np
 
 from reidbench.data.imageset import CameraFacts, ImageSet
 from reidbench.errors import ReidbenchError
 
 PARTS = ("train", "val", "test")
+VAL_FRACTION = 0.1  # of the training identities, where a dataset ships no validation split
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,16 @@ class Split:
 
     def part(self, name: str) -> ImageSet:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def split_off_validation(train: ImageSet, test: ImageSet, seed: Any) -> Split:
+    """A split whose validation identities are a seeded tenth of ``train``'s, held out from training
+    (RegDB and LLCM ship no validation split; choices must still never see a test image)."""
+    ids = np.unique(train.pids)
+    held = np.sort(np.random.default_rng(seed).choice(
+        ids, size=max(1, int(round(VAL_FRACTION * len(ids)))), replace=False))
+    is_val = np.isin(train.pids, held)
+    return Split(train.subset(~is_val), train.subset(is_val), test)
 
 
 class Dataset(abc.ABC):

@@ -20,9 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from reidbench.data.dataset import Dataset, Split, path_label_lines, synthetic_metadata
+from reidbench.data.dataset import Dataset, Split, path_label_lines, split_off_validation, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.data.sysu import parse_id_list
 from reidbench.errors import ReidbenchError
@@ -33,7 +31,6 @@ LLCM_CAMERAS = CameraFacts(location={c: c for c in CAMERAS}, modality={c: None f
                            exclude="identity_at_place")
 TEST_FOLDERS = {VISIBLE: "test_vis", INFRARED: "test_nir"}
 TRAIN_FILES = {VISIBLE: "train_vis.txt", INFRARED: "train_nir.txt"}
-VAL_FRACTION = 0.1
 VAL_SEED = 2023
 FILE = re.compile(r"^(\d{4})_c(\d{2})_s\d{6}_f\d{4}_(vis|nir)\.(jpg|png|bmp)$")
 
@@ -54,12 +51,7 @@ class LlcmDataset(Dataset):
     synthetic: dict | None = None
 
     def split(self, trial: int = 0) -> Split:
-        train = _images(self.root, self.train_rows)
-        ids = np.unique(train.pids)
-        held = np.sort(np.random.default_rng(VAL_SEED).choice(
-            ids, size=max(1, int(round(VAL_FRACTION * len(ids)))), replace=False))
-        is_val = np.isin(train.pids, held)
-        return Split(train.subset(~is_val), train.subset(is_val), _images(self.root, self.test_rows))
+        return split_off_validation(_images(self.root, self.train_rows), _images(self.root, self.test_rows), VAL_SEED)
 
     def listing(self) -> list[str]:
         return sorted({r[0] for r in self.train_rows} | {r[0] for r in self.test_rows})

@@ -18,9 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from reidbench.data.dataset import Dataset, Split, path_label_lines, synthetic_metadata
+from reidbench.data.dataset import Dataset, Split, path_label_lines, split_off_validation, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
@@ -29,7 +27,6 @@ MODALITIES = {"visible": ("Visible", VISIBLE, 1), "thermal": ("Thermal", INFRARE
 # A co-located dual camera: camera 1 visible, camera 2 thermal; they never filter each other out.
 REGDB_CAMERAS = CameraFacts(location={1: 1, 2: 2}, modality={1: VISIBLE, 2: INFRARED},
                             names={1: "visible", 2: "thermal"})
-VAL_FRACTION = 0.1
 VAL_SEED = 2024
 
 
@@ -59,12 +56,7 @@ class RegdbDataset(Dataset):
     synthetic: dict | None = None
 
     def split(self, trial: int = 0) -> Split:
-        train = self._images("train", trial)
-        ids = np.unique(train.pids)
-        held = np.sort(np.random.default_rng([VAL_SEED, trial]).choice(
-            ids, size=max(1, int(round(VAL_FRACTION * len(ids)))), replace=False))
-        is_val = np.isin(train.pids, held)
-        return Split(train.subset(~is_val), train.subset(is_val), self._images("test", trial))
+        return split_off_validation(self._images("train", trial), self._images("test", trial), [VAL_SEED, trial])
 
     def _images(self, part: str, trial: int) -> ImageSet:
         """The visible file's images, then the thermal file's, in file order."""
