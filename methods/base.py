@@ -20,16 +20,18 @@ from reidbench.data.imageset import ImageSet
 
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and every CUDA device) from the run's seed.
+def seed_everything(seed: int, torch: bool = True) -> None:
+    """Seed Python, numpy and (with ``torch``) torch on the CPU and every CUDA device from the run's seed.
 
-    torch is imported here, not at module load, so commands that never train start fast.
+    torch is imported here, not at module load, and only when asked for, so runs of
+    numpy-only methods never import it.
     """
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    if torch:
+        import torch as torch_module
+
+        torch_module.manual_seed(seed)
 
 
 @dataclass
@@ -93,7 +95,8 @@ class Method(abc.ABC):
         """Return an N x D float array, one row per image of ``images``."""
 
     def provenance(self) -> dict[str, Any]:
-        """Extra facts for the result file (training steps, checkpoints, ...)."""
+        """Extra facts for the result file (training steps, checkpoints, ...); a fit that continued
+        from a checkpoint says so as ``"resumed_from_step": N`` (the runner reports it per trial)."""
         return {}
 
     def artifacts(self, ctx: RunContext) -> dict[str, Path]:

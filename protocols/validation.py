@@ -70,7 +70,8 @@ class ValProtocol:
         p = self.probes
         runs = []
         for gal in self.galleries:
-            m = evaluate_features(q, g_all[gal], p.pids, p.cams, self.rgb.pids[gal], self.rgb.cams[gal],
+            m = evaluate_features(q, g_all[gal], q_pids=p.pids, q_cams=p.cams, g_pids=self.rgb.pids[gal],
+                                  g_cams=self.rgb.cams[gal],
                                   rule=MatchRule(p.cameras.location, p.cameras.exclude))
             runs.append({"mAP": m.mAP, "r1": m.rank(1), "r5": m.rank(5), "r10": m.rank(10),
                          "r20": m.rank(20), "mINP": m.mINP})

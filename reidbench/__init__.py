@@ -22,10 +22,13 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "methods" / "__init__.py").is_file():
     __path__.append(str(_CHECKOUT))  # noqa: F821 (a package's own __path__)
 
-from reidbench.evaluation import Metrics, distance_matrix, evaluate, evaluate_features, evaluate_galleries  # noqa: E402
 from reidbench.registry import create_method, register_method  # noqa: E402
 
-_LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": "reidbench.frame"}
+# numpy loads with the first of these, so a script can still pin the CPU kernels after
+# ``import reidbench`` (reidbench.kernels.pin(), before importing numpy or torch).
+_LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": "reidbench.frame",
+         **{name: "reidbench.evaluation" for name in ("Metrics", "distance_matrix", "evaluate", "evaluate_features",
+                                                      "evaluate_galleries")}}
 
 
 def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Path | None = None,
@@ -35,8 +38,14 @@ def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Pa
     ``protocol`` defaults to the dataset layout's own. ``options`` are
     :class:`reidbench.runner.RunOptions` fields: ``modes``, ``shots``, ``settings``,
     ``trials``, ``device``, ``results``, ``cache``, ``overrides`` ({method: {key: value}}),
-    ``defaults``, ``progress``.
+    ``defaults``, ``progress`` (False: no progress bars and no messages). Messages go to the
+    ``logging`` logger ``"reidbench"`` (INFO). ``kernels`` (auto, pinned, native) pins the CPU
+    kernels as ``--kernels`` does, if numpy and torch have not loaded yet (results record which).
     """
+    from reidbench.kernels import pin
+    from reidbench.messages import silenced
+
+    pin(options.pop("kernels", "auto"), options.get("device", "auto"))  # before numpy loads, where it has not yet
     from reidbench.runner import RunOptions, run as run_methods
 
     names = [methods] if isinstance(methods, str) else list(methods)
@@ -45,7 +54,8 @@ def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Pa
             options[key] = tuple(options[key])
     opts = RunOptions(methods=names, dataset=dataset, data=Path(data) if data is not None else None,
                       protocol=protocol, seeds=tuple(seeds), **options)
-    return run_methods(opts)
+    with silenced(not opts.progress):
+        return run_methods(opts)
 
 
 def __getattr__(name: str) -> Any:

@@ -47,3 +47,17 @@ def ensure_writable(results_dir: Path) -> Path:
     except OSError as exc:
         raise ReidbenchError(f"results directory is not writable: {results_dir} ({exc.strerror})") from None
     return results_dir
+
+
+def check_writable(results_dir: Path) -> Path:
+    """:func:`ensure_writable` without making anything: an existing folder is probed, a missing one
+    must sit below a writable folder. Checked before the input is read; the folder is made after."""
+    results_dir = Path(results_dir)
+    if results_dir.is_dir():
+        return ensure_writable(results_dir)
+    parent = next(p for p in (results_dir, *results_dir.parents) if p.exists() or p == p.parent)
+    if results_dir.exists() or not parent.is_dir():
+        raise ReidbenchError(f"results directory is not writable: {results_dir} (Not a directory)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReidbenchError(f"results directory is not writable: {results_dir} (Permission denied)")
+    return results_dir

@@ -13,6 +13,7 @@ from typing import Sequence
 from reidbench.commands import add_all
 from reidbench.commands.common import Parser
 from reidbench.errors import ReidbenchError
+from reidbench.messages import stderr_handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        return args.func(args) or 0
+        if getattr(args, "kernels", None):
+            _pin_kernels(args, restart=sys.argv[1:] if argv is None else None)
+        quiet = getattr(args, "quiet", False)
+        if quiet:
+            args.no_progress = True
+        with stderr_handler(quiet):
+            return args.func(args) or 0
     except ReidbenchError as exc:
         print(f"reidbench: error: {exc}", file=sys.stderr)
         return 2
@@ -43,6 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _pin_kernels(args: argparse.Namespace, restart: list[str] | None) -> None:
+    """Pin the CPU kernels before numpy and torch load (a command restarts itself when they loaded first)."""
+    from reidbench.kernels import pin
+
+    devices = list(getattr(args, "devices", None) or []) or [getattr(args, "device", None) or "auto"]
+    pin(args.kernels, next((d for d in devices if d.startswith("cuda")), devices[0]), restart=restart)
 
 
 def _version() -> str:

@@ -142,3 +142,9 @@ def merge_config(defaults: Mapping[str, Any], overrides: Mapping[str, Any], name
 def changed_keys(defaults: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of ``config`` whose value differs from the default: what makes a row non-default."""
     return {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
+
+
+def tuned_in_effect(origin: Mapping[str, Any]) -> bool:
+    """Whether a tuned value still decides the config: some tuned key was not changed by hand
+    (a row is labelled ``val-tuned`` only then)."""
+    return bool(set(origin.get("base") or {}) - set(origin.get("manual") or {}))

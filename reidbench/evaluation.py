@@ -26,8 +26,10 @@ results equal the reference code's.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -39,6 +41,8 @@ METRICS = ("euclidean", "cosine", "neg_dot")
 # CMC definitions: "identity" counts each gallery identity once, at its best image (the SYSU and
 # LLCM code); "image" ranks the first true match among all gallery images (AGW's RegDB code).
 CMC_KINDS = ("identity", "image")
+BLOCK_ROWS = 256  # probe rows per block of distances
+BLOCK_BYTES = 64 * 2**20  # float64 distances above this are never held whole (see _euclidean_stages)
 # Which gallery images a probe never meets: every one at its place (SYSU-MM01's rule), or only
 # those of its own identity there (LLCM's eval_llcm).
 EXCLUDE_KINDS = ("place", "identity_at_place")
@@ -114,8 +118,70 @@ def distance_matrix(query: np.ndarray, gallery: np.ndarray, metric: str = "eucli
 
 def squared_euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     """|q - g|^2 through one GEMM, clamped at 0."""
-    d = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * (q @ g.T)
+    return _squared_from_norms(q, g, squared_norms(q), squared_norms(g))
+
+
+def squared_norms(x: np.ndarray) -> np.ndarray:
+    """Row sums of x * x, a block of rows at a time (no temporary the size of ``x``; each row's
+    sum is the same as over the whole array)."""
+    out = np.empty(len(x))
+    for lo in range(0, len(x), BLOCK_ROWS):
+        part = np.asarray(x[lo:lo + BLOCK_ROWS], dtype=np.float64)
+        out[lo:lo + BLOCK_ROWS] = (part * part).sum(1)
+    return out
+
+
+def _squared_from_norms(q: np.ndarray, g: np.ndarray, qq: np.ndarray, gg: np.ndarray) -> np.ndarray:
+    """(|q|^2 + |g|^2) - 2 q.g, clamped at 0, built in the GEMM's own output: the same operations
+    in the same order as the plain expression, without its three temporaries of the output's size."""
+    d = q @ g.T
+    d *= 2.0  # exact
+    for lo in range(0, len(d), BLOCK_ROWS):
+        block = d[lo:lo + BLOCK_ROWS]
+        np.subtract(qq[lo:lo + BLOCK_ROWS, None] + gg[None, :], block, out=block)
     return np.maximum(d, 0.0, out=d)
+
+
+def _euclidean_stages(q: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, list[_Stage]]:
+    """The float32 ranking matrix and the refinement stages of Euclidean features.
+
+    Distances are computed in float64 (``q`` and ``g`` may be float32: converting is exact).
+    Squared distances rank like distances; their GEMM rounding error is a few ulps of
+    |q|^2 + |g|^2, far inside the near-tie tolerance of the first stage. Up to
+    ``BLOCK_BYTES`` of float64 distances, one GEMM is kept for that stage; above it
+    (a SYSU-sized eval of 2048-d features) the float32 matrix is filled a block of
+    probes at a time, no float64 copy of the features outlives it, and that stage
+    recomputes the few rows it needs: a recomputed value can differ from the whole
+    GEMM's in the last bits only, which the tolerance covers, and rows it leaves tied
+    are decided on exact distances, so the metrics are the same.
+    """
+    qq, gg = squared_norms(q), squared_norms(g)
+    noise = 1e-12 * (qq + float(gg.max(initial=0.0)))
+    exact = _Stage(lambda rows, cols: exact_euclidean(q[rows], g[cols]))
+    f64 = functools.partial(np.asarray, dtype=np.float64)
+    if len(q) * len(g) * 8 <= BLOCK_BYTES:
+        dist = _squared_from_norms(f64(q), f64(g), qq, gg)
+        return (_ranking_matrix(dist),
+                [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)], lambda rows: noise[rows]), exact])
+    fast = np.empty((len(q), len(g)), dtype=np.float32)
+    g64 = f64(g)
+    for lo, hi in _blocks(len(q), BLOCK_ROWS):  # float64 -> float32 rounds each value as the whole would
+        fast[lo:hi] = _squared_from_norms(f64(q[lo:hi]), g64, qq[lo:hi], gg)
+    del g64
+    if np.isnan(fast).any():
+        raise ValueError("distance matrix contains NaN")
+    rows_again = _Stage(lambda rows, cols: _squared_from_norms(f64(q[rows]), f64(g[cols]), qq[rows], gg[cols]),
+                        lambda rows: noise[rows])
+    return fast, [rows_again, exact]
+
+
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    """[lo, hi) blocks of ``size`` rows; a last block of one row joins the one before (BLAS takes
+    another path for a single row)."""
+    edges = list(range(0, n, size)) + [n]
+    if len(edges) > 2 and edges[-1] - edges[-2] == 1:
+        del edges[-2]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def exact_euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -128,10 +194,43 @@ def exact_euclidean(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate_features(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray,
-                      g_pids: np.ndarray, g_cams: np.ndarray, metric: str = "euclidean",
+def _labels_by_keyword(func: Callable) -> Callable:
+    """Refuse labels given by position, naming the order other libraries use.
+
+    AGW's ``eval_sysu``, torchreid's and fast-reid's ``evaluate_rank`` take
+    ``(distmat, q_pids, g_pids, q_camids, g_camids)``; reidbench used to take
+    ``(distmat, q_pids, q_cams, g_pids, g_cams)``. Code ported positionally would fail
+    only when query and gallery sizes differ and silently score wrong numbers when
+    they are equal (RegDB), so labels are keyword-only and this says why.
+    """
+    positional = sum(1 for p in inspect.signature(func).parameters.values()
+                     if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is p.empty)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > positional:
+            raise TypeError(f"{func.__name__}() takes the labels as keywords only: "
+                            f"{func.__name__}(..., q_pids=..., g_pids=..., q_cams=..., g_cams=...); "
+                            f"got {len(args) - positional} positional label argument(s) (AGW/torchreid order "
+                            "is (distmat, q_pids, g_pids, q_camids, g_camids), reidbench's was "
+                            "(distmat, q_pids, q_cams, g_pids, g_cams): positional labels are ambiguous)")
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_labels_by_keyword
+def evaluate_features(query: np.ndarray, gallery: np.ndarray, *, q_pids: np.ndarray, g_pids: np.ndarray,
+                      q_cams: np.ndarray, g_cams: np.ndarray, metric: str = "euclidean",
                       rule: MatchRule = SYSU_RULE) -> Metrics:
-    """Metrics from features (one gallery); see :func:`evaluate_galleries`."""
+    """Metrics from query x D and gallery x D features (one gallery); see :func:`evaluate`.
+
+    Labels are keyword-only (see :func:`evaluate` for why); every shape is checked.
+    """
+    query, gallery = np.asarray(query), np.asarray(gallery)
+    if query.ndim != 2 or gallery.ndim != 2 or query.shape[1] != gallery.shape[1]:
+        raise ValueError(f"features must be query N x D and gallery M x D with the same D, got "
+                         f"{query.shape} and {gallery.shape}")
     return evaluate_galleries(query, gallery, q_pids, q_cams, g_pids, g_cams,
                               [np.arange(len(gallery))], metric, rule)[0]
 
@@ -147,34 +246,40 @@ def evaluate_galleries(query: np.ndarray, pool: np.ndarray, q_pids: np.ndarray, 
     float64 order lies within rounding noise are recomputed from differences, as
     MATLAB's ``pdist2`` does, and ranked literally.
     """
-    q = np.asarray(query, dtype=np.float64)
-    g = np.asarray(pool, dtype=np.float64)
+    q, g = np.asarray(query), np.asarray(pool)  # float64 where computed (exact for float32 input)
     labels = _labels(q_pids, q_cams, pool_pids, pool_cams)
+    if (len(q), len(g)) != (len(labels[0]), len(labels[2])):
+        raise ValueError(f"{len(q)} query and {len(g)} gallery feature rows, but labels for "
+                         f"{len(labels[0])} and {len(labels[2])}")
     if metric == "euclidean":
-        # Squared distances rank like distances; their GEMM rounding error is a
-        # few ulps of |q|^2 + |g|^2, far inside the near-tie tolerance below.
-        dist = squared_euclidean(q, g)
-        noise = 1e-12 * ((q * q).sum(1) + float((g * g).sum(1).max(initial=0.0)))
-        stages = [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)], lambda rows: noise[rows]),
-                  _Stage(lambda rows, cols: exact_euclidean(q[rows], g[cols]))]
+        fast, stages = _euclidean_stages(q, g)
     else:
         dist = distance_matrix(q, g, metric)
         stages = [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])]
-    fast = _ranking_matrix(dist)
+        fast = _ranking_matrix(dist)
     return [_evaluate(fast, np.asarray(gal, dtype=np.int64), *labels, rule, stages) for gal in galleries]
 
 
-def evaluate(distmat: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids: np.ndarray,
+@_labels_by_keyword
+def evaluate(distmat: np.ndarray, *, q_pids: np.ndarray, g_pids: np.ndarray, q_cams: np.ndarray,
              g_cams: np.ndarray, rule: MatchRule = SYSU_RULE) -> Metrics:
-    """CMC, mAP and mINP of a probe x gallery distance matrix.
+    """CMC, mAP and mINP of a probe x gallery distance matrix (smaller is more similar).
+
+    The labels are **keyword-only**: ``evaluate(distmat, q_pids=..., g_pids=..., q_cams=...,
+    g_cams=...)``. AGW's ``eval_sysu`` and torchreid's / fast-reid's ``evaluate_rank`` take
+    them positionally as ``(distmat, q_pids, g_pids, q_camids, g_camids)``; reidbench's
+    positional order used to be ``(q_pids, q_cams, g_pids, g_cams)``, and on equal query and
+    gallery sizes (RegDB) a call ported positionally scored wrong numbers without an error.
+    Positional labels now raise ``TypeError``; wrong lengths raise ``ValueError``.
 
     Cameras are raw camera numbers; ``rule`` maps them to places and says which gallery
     images at the probe's place it never meets.
     """
     dist = np.asarray(distmat, dtype=np.float64)
     labels = _labels(q_pids, q_cams, g_pids, g_cams)
-    if dist.shape != (len(labels[0]), len(labels[2])):
-        raise ValueError(f"distance matrix is {dist.shape}, expected {(len(labels[0]), len(labels[2]))}")
+    if dist.ndim != 2 or dist.shape != (len(labels[0]), len(labels[2])):
+        raise ValueError(f"distance matrix is {dist.shape}, expected query x gallery = "
+                         f"{(len(labels[0]), len(labels[2]))} from the labels")
     return _evaluate(_ranking_matrix(dist), np.arange(dist.shape[1]), *labels, rule,
                      [_Stage(lambda rows, cols: dist[np.ix_(rows, cols)])])
 
@@ -191,8 +296,13 @@ class _Stage:
     tolerance: Callable[[np.ndarray], np.ndarray] | None = None
 
 
-def _labels(*arrays: np.ndarray) -> list[np.ndarray]:
-    return [np.asarray(a).astype(np.int64).ravel() for a in arrays]
+def _labels(q_pids: np.ndarray, q_cams: np.ndarray, g_pids: np.ndarray, g_cams: np.ndarray) -> list[np.ndarray]:
+    """The four label arrays as int64 vectors; each identity array as long as its camera array."""
+    out = [np.asarray(a).astype(np.int64).ravel() for a in (q_pids, q_cams, g_pids, g_cams)]
+    for side, (pids, cams) in (("query", out[:2]), ("gallery", out[2:])):
+        if len(pids) != len(cams):
+            raise ValueError(f"{side} labels differ in length: {len(pids)} identities, {len(cams)} cameras")
+    return out
 
 
 def _ranking_matrix(dist: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -114,22 +114,28 @@ def agw_coverage_warning(data: SysuDataset, reference: SysuDataset | None) -> st
 
 
 def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
-                          distance: str = "euclidean", reference: SysuDataset | None = None) -> dict[str, Any]:
+                          distance: str = "euclidean", reference: SysuDataset | None = None, *,
+                          ignore_extra: bool = False) -> dict[str, Any]:
     """SYSU-MM01 features: every setting, percentages averaged over the trials, plus per-trial values.
 
     ``reference`` (the dataset of ``--data``) supplies the test identities and the
     complete listing the AGW-lineage galleries are checked against.
     """
     feats, names = load_feature_file(path)
-    data = dataset_from_paths(names, reference.ids("test") if reference is not None else None)
+    ours, extra = dataset_rows(names, reference, path, ignore_extra) if reference is not None else (names, 0)
+    data = dataset_from_paths(ours, reference.ids("test") if reference is not None else None)
     protocol = get_protocol(protocol_name)
     protocol.check_dataset(data)
     warning = agw_coverage_warning(data, reference) if protocol_name == SysuAgw.name else ""
-    return _score(protocol, data, trials, distance, lambda t: (feats, names, path), warning)
+    notes = "; ".join(n for n in (warning, _ignored_note(extra, reference)) if n)
+    source = _hand_over(feats, names, path)
+    del feats  # scoring frees the whole file's array once it has the rows it scores
+    return _counted(_score(protocol, data, trials, distance, source, notes), extra)
 
 
 def evaluate_dataset_features(paths: list[Path], data: Dataset, protocol_name: str | None, trials: int,
-                              distance: str, allow_shared: bool = False) -> dict[str, Any]:
+                              distance: str, allow_shared: bool = False, *,
+                              ignore_extra: bool = False) -> dict[str, Any]:
     """Features of a dataset's evaluation images (any layout), one file per trial where trials are splits."""
     protocol = get_protocol(protocol_name or LAYOUTS.get(data.kind).default_protocol)
     protocol.check_dataset(data)
@@ -143,8 +149,33 @@ def evaluate_dataset_features(paths: list[Path], data: Dataset, protocol_name: s
     elif not data.splits_per_trial and len(paths) != 1:
         raise ReidbenchError(f"{data.name}: give one feature file (its trials share their test images)")
     loaded = {i: load_feature_file(p, sysu_paths=False) for i, p in enumerate(paths)}
-    return _score(protocol, data, trials, distance,
-                  lambda t: (*loaded[t if len(paths) > 1 else 0], paths[t if len(paths) > 1 else 0]), note)
+    extra = sum(dataset_rows(names, data, paths[i], ignore_extra)[1] for i, (_, names) in loaded.items())
+    note = "; ".join(n for n in (note, _ignored_note(extra, data)) if n)
+    return _counted(_score(protocol, data, trials, distance,
+                           lambda t: (*loaded[t if len(paths) > 1 else 0], paths[t if len(paths) > 1 else 0]), note),
+                    extra)
+
+
+def dataset_rows(names: list[str], data: Dataset, file: Path, ignore_extra: bool) -> tuple[list[str], int]:
+    """The feature rows naming images of ``data``, and how many do not: those are an error naming the
+    first few, unless ``ignore_extra`` (rows outside the dataset must never change a number)."""
+    known = set(data.listing())
+    extra = [name for name in names if name not in known]
+    if extra and not ignore_extra:
+        raise ReidbenchError(f"{file}: {len(extra)} feature row(s) are not images of {data.name} "
+                             f"(first: {', '.join(extra[:3])}); fix their paths, or pass --ignore-extra-rows "
+                             "to leave them out (counted in the output)")
+    return ([name for name in names if name in known] if extra else names), len(extra)
+
+
+def _ignored_note(extra: int, data: Dataset | None) -> str:
+    return (f"ignored {extra} feature row(s) that are not images of {data.name} (--ignore-extra-rows)"
+            if extra and data is not None else "")
+
+
+def _counted(out: dict[str, Any], extra: int) -> dict[str, Any]:
+    """Each setting's summary with the number of feature rows left out (``ignored_rows``)."""
+    return {key: {**res, "ignored_rows": extra} for key, res in out.items()}
 
 
 def _score(protocol: Any, data: Dataset, trials: int, distance: str, features_of: Any, note: str) -> dict[str, Any]:
@@ -160,7 +191,8 @@ def _score(protocol: Any, data: Dataset, trials: int, distance: str, features_of
         if missing:
             raise ReidbenchError(f"{file}: no features for {len(missing)} of the {len(images)} images the protocol "
                                  f"scores (first: {missing[0]})")
-        e = _rows_float64(feats, [row[p] for p in images.paths], names, file)
+        e = _scored_rows(feats, [row[p] for p in images.paths], names, file)
+        del feats  # the rest of the file is not needed: a whole-dataset file must not stay alive
         plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
                 for s in protocol.settings}
         for key, ms in evaluate_plan(e, images, plan, distance, protocol.match_rule(data)).items():
@@ -175,9 +207,18 @@ def _score(protocol: Any, data: Dataset, trials: int, distance: str, features_of
     return out
 
 
-def _rows_float64(feats: np.ndarray, rows: list[int], names: list[str], path: Path) -> np.ndarray:
-    """The protocol's rows as float64 (the only copy made); NaN or inf there is an error."""
-    out = feats[rows].astype(np.float64)
+def _hand_over(feats: np.ndarray, names: list[str], file: Path) -> Callable[[int], tuple[np.ndarray, list[str], Path]]:
+    """``features_of`` for a file whose trials share their images (one scoring group): it gives the
+    array away, keeping no reference, so that scoring can free it."""
+    held = [(feats, names, file)]
+    return lambda trial: held.pop()
+
+
+def _scored_rows(feats: np.ndarray, rows: list[int], names: list[str], path: Path) -> np.ndarray:
+    """The protocol's rows, float32 kept as float32 (the evaluation works in float64 on exactly
+    these values) and other types as float64; NaN or inf there is an error."""
+    out = feats[rows]
+    out = out if out.dtype in (np.float32, np.float64) else out.astype(np.float64)
     bad = ~np.isfinite(out).all(1)
     if bad.any():
         first = rows[int(np.flatnonzero(bad)[0])]

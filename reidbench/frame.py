@@ -58,7 +58,7 @@ def tidy(rows: Sequence[Row]) -> pd.DataFrame:
                                          default=str),
                     "result_id": r.get("id"), "seed": r["seed"], "path": r.get("_path")}
             for setting, summary in r["settings"].items():
-                for t, trial in enumerate(summary["trials"]):
+                for t, trial in enumerate(summary["trials"], 1):  # trials are numbered from 1, as captions say
                     records += [{**base, "setting": setting, "gallery_source": summary["gallery_source"],
                                  "trial": t, "metric": metric, "value": float(value)}
                                 for metric, value in trial.items()]
@@ -66,8 +66,11 @@ def tidy(rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS, std: bool = False,
-          variants: str = "default") -> pd.DataFrame:
+          variants: str = "all") -> pd.DataFrame:
     """The Table-1 view: one row per table row, columns (setting, metric) or (setting, metric, stat).
+
+    ``variants="all"`` (as ``reidbench table``) keeps every config run; ``"default"`` only the rows
+    the ``shown`` column marks (each method's default or tuned config).
 
     ``stat`` (with ``std``) is ``mean``, ``std_seeds`` (NaN for one seed) and ``std_trials``.
     """

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from reidbench.errors import ReidbenchError
+from reidbench.messages import say
 from reidbench.parallel import describe, run_items
 
 LAUNCHERS = ("local", "slurm")
@@ -80,7 +81,7 @@ def launch(fn: Callable[[Any], Any], items: Sequence[Any], launcher: Launcher) -
         params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
     executor.update_parameters(name="reidbench", **params)
     jobs = executor.map_array(_Job(fn), list(items))
-    print(f"reidbench: submitted {len(jobs)} job(s) to {executor.cluster} (logs: {launcher.folder})", flush=True)
+    say(f"submitted {len(jobs)} job(s) to {executor.cluster} (logs: {launcher.folder})")
     for i, job in enumerate(jobs):
         try:
             yield i, job.result(), None

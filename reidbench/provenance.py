@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("reidbench", "numpy", "scipy", "torch", "torchvision", "scikit-image", "scikit-learn",
+PACKAGES = ("reidbench", "numpy", "scipy", "torch", "torchvision", "scikit-image",
             "pandas", "pillow")
 
 

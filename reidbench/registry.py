@@ -48,6 +48,12 @@ class MethodSpec:
         return config
 
     @property
+    def needs_torch(self) -> bool:
+        """Whether a run of this method resolves a torch device and seeds torch: every method but
+        the hand-crafted ones (numpy only), whose runs then never import torch."""
+        return self.family != "handcrafted"
+
+    @property
     def code_digest(self) -> str:
         """Digest of the source that implements the method (see :func:`source_digest`)."""
         return source_digest(getattr(self.factory, "__module__", "") or "")

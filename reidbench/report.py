@@ -16,7 +16,7 @@ from reidbench.paper import PAPER_DATASET, PAPER_PROTOCOL, paper_table, publishe
 from reidbench.protocols import Setting, describe_source, get_protocol
 from reidbench.selection import Row
 
-FORMATS = ("markdown", "latex", "csv", "html")
+FORMATS = ("markdown", "latex", "csv", "html", "json")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +167,16 @@ def _published_cell(row: Any, metric: str) -> str:
 def render(frame: pd.DataFrame, fmt: str, caption: str = "") -> str:
     if fmt not in FORMATS:
         raise ReidbenchError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
-    return {"markdown": _markdown, "latex": _latex, "csv": _csv, "html": _html}[fmt](frame, caption)
+    return {"markdown": _markdown, "latex": _latex, "csv": _csv, "html": _html, "json": _json}[fmt](frame, caption)
+
+
+def _headed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with "Method" as the name of the column groups' level, not of the index: LaTeX
+    and HTML then put it in the corner of the header, with no extra row for the index name."""
+    out = frame.copy()
+    out.columns = out.columns.set_names([frame.index.name or "", None])
+    out.index.name = None
+    return out
 
 
 def _markdown(frame: pd.DataFrame, caption: str) -> str:
@@ -181,7 +190,7 @@ def _markdown(frame: pd.DataFrame, caption: str) -> str:
 
 def _latex(frame: pd.DataFrame, caption: str) -> str:
     """pandas' Styler, escaping every cell and header for LaTeX (booktabs rules)."""
-    styler = (frame.style.format(escape="latex").format_index(escape="latex", axis=0)
+    styler = (_headed(frame).style.format(escape="latex").format_index(escape="latex", axis=0)
               .format_index(escape="latex", axis=1))
     return styler.to_latex(caption=_latex_text(caption) if caption else None, hrules=True, multicol_align="c",
                            position="t", position_float="centering",
@@ -196,11 +205,30 @@ def _latex_text(text: str) -> str:
 
 
 def _csv(frame: pd.DataFrame, caption: str) -> str:
+    """Plain CSV that ``pd.read_csv`` reads as is (one header line); the caption is not in it."""
     flat = frame.copy()
     flat.columns = [f"{a} {m}" for a, m in frame.columns]
-    return (f"# {caption}\n" if caption else "") + flat.to_csv()
+    return flat.to_csv().rstrip("\n")
+
+
+def _json(frame: pd.DataFrame, caption: str) -> str:
+    """The caption and the cells as shown, in pandas' ``split`` layout: a plain number is a
+    number, "–" (no value) is null, other cells (± spreads, differences) stay text."""
+    import json
+
+    def value(cell: str) -> float | str | None:
+        if cell == "–":
+            return None
+        try:
+            return float(cell)
+        except ValueError:
+            return cell
+
+    return json.dumps({"caption": caption, "columns": [list(c) for c in frame.columns],
+                       "index": list(frame.index), "data": [[value(c) for c in row] for row in frame.to_numpy()]},
+                      ensure_ascii=False)
 
 
 def _html(frame: pd.DataFrame, caption: str) -> str:
-    table = frame.to_html(escape=True, border=0)
+    table = _headed(frame).to_html(escape=True, border=0)
     return (f"<figure><figcaption>{html.escape(caption)}</figcaption>{table}</figure>" if caption else table)

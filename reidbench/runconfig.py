@@ -81,6 +81,7 @@ def load_run_config(path: Path) -> RunConfig:
             if not _is(raw[key], kind):
                 raise ReidbenchError(f"{path}: '{key}' must be a {kind.__name__}")
             out[key] = raw[key]
+    _check_ranges(path, out)
     if "data" in out:
         data = Path(out["data"]).expanduser()
         out["data"] = data if data.is_absolute() else path.parent / data
@@ -94,6 +95,17 @@ def load_run_config(path: Path) -> RunConfig:
             record = Path(info["record"])
             info["record"] = str(record if record.is_absolute() else path.parent / record)
     return RunConfig(**out)
+
+
+def _check_ranges(path: Path, values: dict[str, Any]) -> None:
+    """Trials and seeds in the ranges their flags take, named as the file spells them."""
+    from reidbench.options import check_range, check_seed
+    from reidbench.protocols.settings import MAX_TRIALS
+
+    if "trials" in values:
+        check_range(f"{path}: 'trials'", values["trials"], 1, MAX_TRIALS)
+    for seed in values.get("seeds", ()):
+        check_seed(seed, f"{path}: 'seeds'")
 
 
 def dump_run_config(cfg: RunConfig, header: str = "") -> str:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from reidbench import provenance
-from reidbench.atomic import atomic_open, ensure_writable
-from reidbench.config import changed_keys
+from reidbench import kernels, provenance
+from reidbench.atomic import atomic_open, check_writable, ensure_writable
+from reidbench.config import changed_keys, tuned_in_effect
 from reidbench.device import check_device_name, device_info, resolve_device
 from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset, named_layout
 from reidbench.data.record import dataset_record
@@ -32,7 +31,9 @@ from reidbench.data.layouts import LAYOUTS, load
 from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
+from reidbench.messages import say
 from reidbench.methods.base import RunContext, seed_everything
+from reidbench.options import check_seed
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
 from reidbench.registry import MethodSpec, all_methods, get_method
@@ -75,11 +76,6 @@ class MethodRun:
     origin: dict[str, Any]  # kind (default | tuned | manual), base (tuned values), tuning (record), manual
 
 
-def say(message: str) -> None:
-    """Progress messages go to stderr: stdout carries only what a command reports."""
-    print(f"reidbench: {message}", file=sys.stderr, flush=True)
-
-
 def load_dataset(data: Path | None, dataset: str | None, progress: bool = True) -> Dataset:
     if data is not None and dataset is not None:
         raise ReidbenchError("give either --data ROOT or --dataset NAME, not both")
@@ -115,7 +111,10 @@ def settings_for(protocol: Protocol, keys: tuple[str, ...] | None = None, modes:
 
 def expand_methods(names: list[str]) -> list[str]:
     """Method names with groups expanded: ``table1`` (the paper's rows, in its order),
-    a family (``handcrafted``, ``deep``) or ``all``; duplicates dropped."""
+    a family (``handcrafted``, ``deep``), ``all`` or a glob pattern (``lomo_*``, in registry
+    order); duplicates dropped."""
+    from fnmatch import fnmatchcase
+
     from reidbench.paper import paper_table
 
     out: list[str] = []
@@ -126,6 +125,11 @@ def expand_methods(names: list[str]) -> list[str]:
             out += list(all_methods())
         elif name in ("handcrafted", "deep"):
             out += [n for n, spec in all_methods().items() if spec.family == name]
+        elif any(ch in name for ch in "*?["):
+            matched = [n for n in all_methods() if fnmatchcase(n, name)]
+            if not matched:
+                raise ReidbenchError(f"no method matches '{name}' (see `reidbench list`)")
+            out += matched
         else:
             out.append(name)
     if not out:
@@ -151,11 +155,14 @@ def resolve_methods(names: list[str], manual: dict[str, Any],
 
 def run(opts: RunOptions) -> list[Path]:
     """Run every method of ``opts`` with every seed and return the result files written."""
+    opts = replace(opts, progress=opts.progress and _is_rank_zero())  # under torchrun one set of bars
     shipped = {} if opts.defaults or opts.data is not None else shipped_tuning(opts.dataset or DEFAULT_DATASET)
     methods = resolve_methods(opts.methods, opts.overrides, {**shipped, **opts.tuned})
     seeds = tuple(dict.fromkeys(opts.seeds))
-    if not seeds or min(seeds) < 0:
-        raise ReidbenchError(f"--seeds must be non-negative integers, got {','.join(map(str, opts.seeds)) or 'none'}")
+    if not seeds:
+        raise ReidbenchError("--seeds needs at least one value")
+    for seed in seeds:
+        check_seed(seed, "--seeds")
     check_device_name(opts.device)
     if not 1 <= opts.trials <= MAX_TRIALS:
         raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {opts.trials}")
@@ -168,14 +175,16 @@ def run(opts: RunOptions) -> list[Path]:
     settings = settings_for(protocol, opts.settings, opts.modes, opts.shots)
     protocol.check_trials(opts.trials)
     check_shipped(shipped, data)
-    results_dir = ensure_writable(opts.results or default_results_dir(data.name))
+    check_writable(opts.results or default_results_dir(data.name))
     cache = Path(opts.cache or cache_home() / "cache")
     if check_images(data, cache, progress=opts.progress):
         say(f"checked every image of {data.name} ({data.num_images} files): all decode")
+    results_dir = ensure_writable(opts.results or default_results_dir(data.name))  # made once the input is good
     jobs = [(m, seed) for m in methods for seed in seeds]
     if opts.launcher.kind != "local" or (opts.launcher.jobs > 1 and len(jobs) > 1):
         return _submit(opts, jobs, results_dir)
-    device = resolve_device(opts.device)
+    device = run_device(opts.device, [m.spec for m in methods])
+    say(kernels.describe())
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
     if data.splits_per_trial:
         say(f"{data.name}: each of the {opts.trials} trials is its own train/test split: "
@@ -187,6 +196,11 @@ def run(opts: RunOptions) -> list[Path]:
         if payload is not None:
             written.append(_write(results_dir, payload, artifacts))
     return written
+
+
+def run_device(device: str, specs: list[MethodSpec]) -> str:
+    """The run's device; ``cpu`` without probing for CUDA (or importing torch) when no method needs torch."""
+    return resolve_device(device) if any(spec.needs_torch for spec in specs) else "cpu"
 
 
 def _submit(opts: RunOptions, jobs: list[tuple[MethodRun, int]], results_dir: Path) -> list[Path]:
@@ -228,11 +242,11 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
     resolved = spec.factory(m.config).resolved_config(device)
     key = model_key(spec, resolved, seed)
     groups = [[t] for t in range(opts.trials)] if data.splits_per_trial else [list(range(opts.trials))]
-    seed_everything(seed)
+    seed_everything(seed, torch=spec.needs_torch)
     timings: dict[str, float] = {"fit_s": 0.0, "embed_s": 0.0, "eval_s": 0.0}
     start = time.perf_counter()
     metrics: dict[str, list] = {s.key: [] for s in settings}
-    digests, ranks, provenance_of, artifacts, local = [], {}, {}, {}, {}
+    digests, ranks, provenance_of, artifacts, local, resumed = [], {}, {}, {}, {}, []
     for group in groups:
         trial = group[0]
         tag = f"{spec.name}-{key}-{data.fingerprint}" + (f"-trial{trial}" if data.splits_per_trial else "")
@@ -250,6 +264,8 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
         for k, ms in evaluate_plan(feats, images, plan, method.distance, protocol.match_rule(data)).items():
             metrics[k] += ms
         digests.append(hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16])
+        if extra.get("resumed_from_step") is not None:  # every trial's model, not only the one provenance keeps
+            resumed.append({"trial": trial + 1, "from_step": extra["resumed_from_step"]})
         if RETRIEVAL_TRIAL in group:
             ranks = {s.key: encode_ranks(top_matches(feats, images, protocol.probes(data, s, RETRIEVAL_TRIAL),
                                                      galleries[s.key].indices[RETRIEVAL_TRIAL], method.distance,
@@ -267,7 +283,8 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
         "method": {"name": spec.name, "label": spec.label, "family": spec.family,
                    "reference": spec.reference, "source": spec.source, "config": m.config,
                    "resolved": resolved, "origin": m.origin, "changed": m.origin["manual"],
-                   "tags": spec.factory(m.config).tags(resolved) + (["val-tuned"] if m.origin["base"] else [])},
+                   "tags": spec.factory(m.config).tags(resolved)
+                   + (["val-tuned"] if tuned_in_effect(m.origin) else [])},
         "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
                      "trials": opts.trials, "cmc": protocol.cmc, "exclude": data.cameras.exclude,
                      "models": "one per trial" if data.splits_per_trial else "one for all trials"},
@@ -275,11 +292,12 @@ def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, setti
         "settings": summaries,
         "seed": seed,
         "device": device_info(device),
+        "kernels": kernels.record(),
         "versions": provenance.versions(),
         "git": provenance.git_state(),
         "timings": timings,
         "created": provenance.now(),
-        "method_provenance": provenance_of,
+        "method_provenance": {**provenance_of, "resumed": resumed} if resumed else provenance_of,
         "retrieval": {"trial": RETRIEVAL_TRIAL, "top_k": TOP_K, "ranks": ranks},
         "artifacts": {"local": local},
     }
@@ -306,6 +324,9 @@ def _embeddings(method: Any, data: Dataset, trial: int, images: Any, ctx: RunCon
     timings["fit_s"] += t1 - t0
     timings["embed_s"] += time.perf_counter() - t1
     extra = method.provenance()
+    if extra.get("resumed_from_step") is not None:
+        say(f"{name}: training resumed from its checkpoint at step {extra['resumed_from_step']}"
+            + (f" (trial {trial + 1})" if data.splits_per_trial else ""))
     _check_features(feats, len(images), name)
     if not _is_rank_zero():
         return None, {}
@@ -341,9 +362,9 @@ def _is_rank_zero() -> bool:
 
 
 def model_key(spec: MethodSpec, resolved: dict[str, Any], seed: int) -> str:
-    """What makes two fits the same model: the method, its resolved config, the seed and the digest
-    of its source. Cached embeddings and work folders (runs and tuning points) are named by it, so
-    the outputs of older code are never reused."""
-    blob = json.dumps({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest},
-                      sort_keys=True, default=str)
+    """What makes two fits the same model: the method, its resolved config, the seed, the digest
+    of its source and the CPU kernels. Cached embeddings and work folders (runs and tuning points) are
+    named by it, so the outputs of older code, or of other kernels, are never reused."""
+    blob = json.dumps({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest,
+                       "kernels": kernels.signature()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reidbench.config import tuned_in_effect
 from reidbench.errors import ReidbenchError
 from reidbench.paper import paper_order
 
@@ -139,5 +140,7 @@ def check_one_dataset(results: list[dict[str, Any]]) -> None:
 
 def _label(result: dict[str, Any], variant: str) -> str:
     """The Table-1 label, then the method's tags (e.g. ``cpu preset``), then the variant."""
-    parts = "; ".join(p for p in (", ".join(result["method"].get("tags", [])), variant) if p)
+    tags = [t for t in result["method"].get("tags", [])
+            if t != "val-tuned" or tuned_in_effect(result["method"].get("origin", {}))]
+    parts = "; ".join(p for p in (", ".join(tags), variant) if p)
     return f"{result['method']['label']} [{parts}]" if parts else result["method"]["label"]

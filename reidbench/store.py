@@ -8,8 +8,11 @@ of another config, seed or dataset gets its own file beside it.
 """
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,28 +75,95 @@ def save_result(results_dir: Path, payload: dict[str, Any]) -> Path:
 
 
 def read_result(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReidbenchError(f"unreadable result file {path}: {exc}") from None
+    """A result file, checked against the shipped schema before anything trusts it; one line naming
+    the file and its first problem otherwise."""
+    return _checked(Path(path), _read_json(Path(path)))
+
+
+def _checked(path: Path, payload: Any) -> dict[str, Any]:
+    problem = result_problem(payload)
+    if problem:
+        raise ReidbenchError(f"{path} is not a valid reidbench result: {problem}")
+    return payload
+
+
+def result_problem(payload: Any) -> str | None:
+    """What makes ``payload`` no result this version reads (None: it is one)."""
+    from reidbench.schemacheck import first_problem
+
+    if not isinstance(payload, dict):
+        return "not a JSON object"
+    version = payload.get("schema")
+    if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA:
+        return (f"a result of schema {version}, this reidbench reads schema {SCHEMA}; "
+                "re-run it with this version (`reidbench run`)")
+    return first_problem(payload, _schema()) or _settings_problem(payload) or _stored_ranks_problem(payload)
 
 
 def load_results(results_dir: Path) -> list[dict[str, Any]]:
-    """Every result file in a folder (sorted by name), each with its ``_path``."""
+    """Every result file in a folder (sorted by name), each with its ``_path``; other reidbench JSON
+    there (a sweep manifest, a tuning record) is skipped, a broken result is an error."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReidbenchError(f"results directory not found: {results_dir}")
     out = []
     for path in sorted(results_dir.glob("*.json")):
-        payload = read_result(path)
-        if not isinstance(payload, dict) or "settings" not in payload or "method" not in payload:
-            continue  # not a reidbench result (e.g. a sweep manifest)
-        if payload.get("schema") != SCHEMA:
-            raise ReidbenchError(f"{path} is a result of schema {payload.get('schema')}, this reidbench reads "
-                                 f"schema {SCHEMA}; re-run it with this version (`reidbench run`)")
-        payload["_path"] = str(path)
-        out.append(payload)
+        payload = _read_json(path)
+        if not _meant_as_result(path, payload):
+            continue
+        out.append({**_checked(path, payload), "_path": str(path)})
     return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ReidbenchError(f"unreadable result file {path}: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_RESULT_NAME = re.compile(r"^[^.].*__.+__[0-9a-f]{10}\.json$")
+
+
+def _meant_as_result(path: Path, payload: Any) -> bool:
+    """A result by its name or its keys; other JSON (``sweep.json``, ``tuning.json``) is not one."""
+    if _RESULT_NAME.match(path.name):
+        return True
+    return isinstance(payload, dict) and ("schema" in payload or "settings" in payload
+                                          or isinstance(payload.get("method"), dict))
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+def _settings_problem(payload: dict[str, Any]) -> str | None:
+    """Per-setting lists that disagree with the protocol's trial count (tables and figures pair them)."""
+    trials = payload["protocol"]["trials"]
+    for key, summary in payload["settings"].items():
+        for name in ("trials", "gallery_size"):
+            if len(summary[name]) != trials:
+                return f"settings.{key}.{name}: {len(summary[name])} entries for {trials} trial(s)"
+        if not summary["cmc_mean"]:
+            return f"settings.{key}.cmc_mean: empty"
+    return None
+
+
+def _stored_ranks_problem(payload: dict[str, Any]) -> str | None:
+    """Stored retrievals whose bytes do not hold their declared shape (the schema cannot say so)."""
+    for key, blob in payload["retrieval"]["ranks"].items():
+        try:
+            size = len(base64.b64decode(blob["data"], validate=True))
+        except ValueError:
+            return f"retrieval.ranks.{key}.data: not base64"
+        if size != blob["shape"][0] * blob["shape"][1] * np.dtype(blob["dtype"]).itemsize:
+            return f"retrieval.ranks.{key}.data: {size} bytes do not hold shape {blob['shape']} of {blob['dtype']}"
+    return None
 
 
 def schema_path() -> Path:

@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from reidbench import provenance
-from reidbench.atomic import ensure_writable
+from reidbench.atomic import check_writable, ensure_writable
 from reidbench.data.dataset import Dataset
 from reidbench.device import resolve_device
 from reidbench.errors import ReidbenchError
 from reidbench.launch import Launcher, launch
 from reidbench.protocols.validation import TEST_SENSITIVITY
 from reidbench.registry import get_method
-from reidbench.runner import RunOptions, load_dataset, run, say
+from reidbench.messages import say
+from reidbench.options import check_range, check_seed
+from reidbench.protocols import get_protocol
+from reidbench.protocols.settings import MAX_TRIALS
+from reidbench.runner import RunOptions, load_dataset, run
 from reidbench.store import write_json_atomic
 
 MANIFEST = "sweep.json"
@@ -65,16 +69,17 @@ class SweepPoint:
         return found[0] if found else None
 
 
-def parse_assignment(text: str) -> tuple[str, tuple[str, ...]]:
-    """``key=v1,v2,...`` -> (key, values); values stay strings until the method's config types them."""
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, tuple[str, ...]]:
+    """``key=v1,v2,...`` -> (key, values); values stay strings until the method's config types them.
+    Errors name ``flag``, the option the user typed (``--set`` of sweep, ``--grid`` of tune)."""
     key, sep, rest = text.partition("=")
     values = tuple(v.strip() for v in rest.split(",") if v.strip())
     if not sep or not key.strip() or not values:
-        raise ReidbenchError(f"--set expects KEY=V1,V2,..., got '{text}'")
+        raise ReidbenchError(f"{flag} expects KEY=V1,V2,..., got '{text}'")
     if len(set(values)) != len(values):
-        raise ReidbenchError(f"--set {key}: repeated values")
+        raise ReidbenchError(f"{flag} {key}: repeated values")
     if any("/" in v or v in (".", "..") for v in values):
-        raise ReidbenchError(f"--set {key}: a value cannot contain '/' (it names a folder)")
+        raise ReidbenchError(f"{flag} {key}: a value cannot contain '/' (it names a folder)")
     return key.strip(), values
 
 
@@ -91,6 +96,8 @@ def plan(opts: SweepOptions) -> list[SweepPoint]:
 def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     """Run the missing points (in parallel processes or as Slurm jobs) and return the manifest."""
     spec = get_method(opts.method)
+    check_seed(opts.seed)
+    get_protocol(opts.protocol).check_trials(check_range("--trials", opts.trials, 1, MAX_TRIALS))
     if opts.key not in spec.config:
         raise ReidbenchError(f"method '{opts.method}' has no config key '{opts.key}' "
                              f"(known: {', '.join(sorted(spec.config)) or 'none'})")
@@ -98,8 +105,9 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
         spec.resolve({opts.key: value})
     for device in set(opts.devices):
         resolve_device(device)  # e.g. cuda:1 on a machine without CUDA
-    ensure_writable(opts.out)
+    check_writable(opts.out)
     data = load_dataset(opts.data, opts.dataset, opts.progress)  # generates a named dataset once, up front
+    ensure_writable(opts.out)
     points = plan(opts)
     for p in points:
         if p.result is not None:

@@ -22,22 +22,25 @@ from typing import Any
 
 import numpy as np
 
-from reidbench import provenance
-from reidbench.atomic import ensure_writable
+from reidbench import kernels, provenance
+from reidbench.atomic import check_writable, ensure_writable
 from reidbench.data.default import cache_home
 from reidbench.data.record import dataset_record
 from reidbench.data.validate import check_images
-from reidbench.device import check_device_name, resolve_device
+from reidbench.device import check_device_name
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
 from reidbench.launch import Launcher, launch
 from reidbench.protocols.validation import SELECT_BY, VAL_LABEL, VAL_METRICS, ValProtocol
 from reidbench.registry import get_method
 from reidbench.runconfig import RunConfig, write_run_config
-from reidbench.runner import load_dataset, model_key, say
+from reidbench.messages import say
+from reidbench.options import check_range, check_seed
+from reidbench.runner import load_dataset, model_key, run_device
 from reidbench.store import write_json_atomic
 
 RECORD = "tuning.json"
+MAX_VAL_TRIALS = 100  # seeded validation galleries: more only costs time
 TUNES_DIR = Path("tunes")
 
 
@@ -91,12 +94,12 @@ def score_point(task: PointTask) -> dict[str, Any]:
     data = load_dataset(task.data, task.dataset, progress=False)
     spec = get_method(task.method)
     method = spec.create(task.overrides)
-    device = resolve_device(task.device)
+    device = run_device(task.device, [spec])
     key = model_key(spec, method.resolved_config(device), task.seed)
     ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
                      work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
                      dataset_fingerprint=data.fingerprint, progress=task.progress, resume=task.resume)
-    seed_everything(task.seed)
+    seed_everything(task.seed, torch=spec.needs_torch)
     start = time.perf_counter()
     method.fit(data.train, data.val, ctx)
     val = ValProtocol.build(data.val, seed=0, trials=task.val_trials)
@@ -116,6 +119,10 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
         raise ReidbenchError(f"unknown --metric '{opts.metric}' (known: {', '.join(SELECT_BY)})")
     if not opts.grid:
         raise ReidbenchError("give at least one --grid KEY=V1,V2,...")
+    check_seed(opts.seed)
+    check_range("--val-trials", opts.val_trials, 1, MAX_VAL_TRIALS)
+    if opts.budget is not None:
+        check_range("--budget", opts.budget, 1)
     keys = [k for k, _ in opts.grid]
     if len(set(keys)) != len(keys):
         raise ReidbenchError("each --grid key may appear once")
@@ -124,9 +131,10 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
     for device in opts.devices:
         check_device_name(device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
-    out = ensure_writable(opts.out or TUNES_DIR / data.name / opts.method)
+    check_writable(opts.out or TUNES_DIR / data.name / opts.method)
     cache = Path(opts.cache or cache_home() / "cache")
     check_images(data, cache, splits=("train", "val"), progress=opts.progress)
+    out = ensure_writable(opts.out or TUNES_DIR / data.name / opts.method)  # made once the input is good
     record = _load_or_start(out / RECORD, opts, data, typed)
     devices = opts.devices or ("auto",)
     todo = [i for i, p in enumerate(record["points"]) if p.get("scores") is None]
@@ -166,10 +174,17 @@ def choose(points: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
     return {"overrides": best["overrides"], "scores": best["scores"]}
 
 
+def points_digest(points: list[dict[str, Any]]) -> str:
+    """Digest of what a tuning found, each point's config and scores: two identical tunings share it
+    (wall times and devices, which differ between them, are left out)."""
+    found = [{"overrides": p["overrides"], "scores": p.get("scores")} for p in points]
+    return hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def write_chosen_config(out: Path, record: dict[str, Any], data: Any) -> Path:
     """The chosen point as a run config beside the record."""
     chosen, method = record["chosen"], record["method"]
-    digest = hashlib.sha256(json.dumps(record["points"], sort_keys=True).encode()).hexdigest()[:16]
+    digest = points_digest(record["points"])
     cfg = RunConfig(methods=(method,),
                     dataset=data.name if record["dataset"]["named"] else None,
                     data=None if record["dataset"]["named"] else Path(data.root),
@@ -190,7 +205,7 @@ def _load_or_start(path: Path, opts: TuneOptions, data: Any, typed: list[dict[st
              "protocol": VAL_LABEL, "dataset": dataset_record(data),
              "points": [{"overrides": p, "scores": None} for p in typed], "chosen": None,
              "created": provenance.now(), "updated": provenance.now(),
-             "versions": provenance.versions(), "git": provenance.git_state()}
+             "versions": provenance.versions(), "git": provenance.git_state(), "kernels": kernels.record()}
     if not path.exists():
         return fresh
     try:

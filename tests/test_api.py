@@ -22,7 +22,7 @@ def test_load_results_is_tidy_and_numeric(written):
     for column in ("dataset", "protocol", "gallery_source", "config", "seed", "setting", "trial", "metric"):
         assert column in df.columns
     one = df[(df["method"] == "hog_euclidean") & (df["setting"] == "all-single") & (df["metric"] == "r1")]
-    assert sorted(one["trial"]) == list(range(10)) and set(one["synthetic"]) == {True}
+    assert sorted(one["trial"]) == list(range(1, 11)) and set(one["synthetic"]) == {True}  # numbered from 1
     assert reidbench.load_results(written).equals(reidbench.load_results(written[0].parent))
 
 

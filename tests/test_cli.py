@@ -116,7 +116,7 @@ def _one_line_error(capsys, argv, pattern):
     (["run", "--methods", "cmgan", "--set", "backbone=vgg"], "must be one of auto, resnet50"),
     (["run", "--methods", "hog_cca", "--set", "pca_dim=1.5"], "expects int, got '1.5'"),
     (["run", "--methods", "hog_euclidean", "--device", "tpu"], "unknown device 'tpu'"),
-    (["run", "--methods", "hog_euclidean", "--seed", "-1"], "--seeds must be non-negative integers"),
+    (["run", "--methods", "hog_euclidean", "--seed", "-1"], "--seeds must be a non-negative integer"),
     (["run", "--methods", "hog_euclidean", "--seeds", "0,x"], "expected comma-separated integers"),
     (["run", "--config", "/nonexistent.toml"], "run config not found"),
     (["tune", "--method", "hog_cca", "--grid", "pca_dim=-1"], "must be a number >= 1"),
@@ -252,7 +252,7 @@ def test_every_help_shows_defaults_and_choices():
             if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
                 assert "default" in (action.help or "") or "(default:" in text, (name, action.dest)
     table_help = commands["table"].format_help()
-    assert "(default: markdown)" in table_help and "{markdown,latex,csv,html}" in table_help
+    assert "(default: markdown)" in table_help and "{markdown,latex,csv,html,json,tidy}" in table_help
 
 
 def test_latex_escapes_every_special_character():

@@ -210,3 +210,21 @@ def test_train_state_round_trips_every_part_through_a_checkpoint(sets: dict[str,
     a, b = trained.state_dict(), fresh.state_dict()
     assert _same(a["networks"], b["networks"]) and _same(a["optimizers"], b["optimizers"])
     assert _same(a["sampler"], b["sampler"]) and _same(a["augmenter"], b["augmenter"])
+
+
+def test_progress_bar_moves_every_step_between_log_flushes(sets: dict[str, ImageSet], tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """The bar's count follows every step (tqdm redraws by time); losses are fetched every log_every steps."""
+    import reidbench.methods.deep.engine as engine
+
+    counts: list[int] = []
+
+    class Recording(engine.tqdm):  # type: ignore[misc,valid-type]
+        def update(self, n: int = 1) -> bool | None:
+            counts.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(engine, "tqdm", Recording)
+    ctx = RunContext(seed=3, device="cpu", cache_dir=tmp_path / "cache", work_dir=tmp_path / "w", progress=True)
+    create_method("cmgan", {**FAST, "steps": 6, "eval_every": 6, "log_every": 50}).fit(sets["train"], sets["val"], ctx)
+    assert counts == [1] * 6

@@ -1,10 +1,14 @@
 """The GPU path, checked on a CPU: the autocast dtype per device capability, a training
 step without host syncs, losses fetched every ``log_every`` steps, weights checked
-before any image is decoded, and ``deterministic=true`` in a fresh process and in a
-multi-method run."""
+before any image is decoded, ``deterministic=true`` in a fresh process and in a
+multi-method run, float32 features, heads and losses under (CPU bf16) autocast, the
+fp16-safe non-local block, ``compile=true`` against the eager step, progress bars from
+rank 0 only and DDP without per-forward buffer broadcasts."""
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,12 +24,17 @@ import torchvision
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
+from reidbench import runner
 from reidbench.data.sysu import SysuDataset
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext
-from reidbench.methods.deep.engine import Engine
+from reidbench.methods.deep import engine as engine_module
+from reidbench.methods.deep.agw import NonLocal
+from reidbench.methods.deep.data import get_profile
+from reidbench.methods.deep.distributed import DistInfo
+from reidbench.methods.deep.engine import COMPILE_OPTIONS, Engine, EngineSettings
 from reidbench.methods.deep.meter import StepMeter
-from reidbench.methods.deep.task import Amp, amp_dtype
+from reidbench.methods.deep.task import Amp, Batch, amp_dtype
 from reidbench.registry import create_method
 from reidbench.runner import RunOptions, run
 
@@ -38,10 +47,13 @@ def context(tmp_path: Path, work: str = "work") -> RunContext:
 
 
 # ------------------------------------------------------------------ autocast dtype
-@pytest.mark.parametrize("capability, dtype", [((7, 0), torch.float16), ((7, 5), torch.float16),
-                                               ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
-def test_auto_amp_is_bf16_only_where_the_runs_own_device_has_it(capability: tuple[int, int], dtype: torch.dtype,
+@pytest.mark.parametrize("capability, dtype", [((5, 2), None), ((6, 1), None), ((7, 0), torch.float16),
+                                               ((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                               ((9, 0), torch.bfloat16)])
+def test_auto_amp_is_bf16_only_where_the_runs_own_device_has_it(capability: tuple[int, int],
+                                                                 dtype: torch.dtype | None,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 from 8.0, fp16 on 7.x (tensor cores), float32 below (Pascal gains nothing from fp16)."""
     asked: list[Any] = []
 
     def capability_of(device: Any = None) -> tuple[int, int]:
@@ -59,7 +71,7 @@ def test_auto_amp_is_bf16_only_where_the_runs_own_device_has_it(capability: tupl
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a GradScaler made on a machine without CUDA warns and idles
         amp = Amp("auto", run_device, ["g", "d"])
-    assert amp.dtype == dtype and amp.mode == ("fp16" if dtype == torch.float16 else "bf16")
+    assert amp.dtype == dtype and amp.mode == {torch.float16: "fp16", torch.bfloat16: "bf16", None: "off"}[dtype]
     assert set(amp.scalers) == ({"g", "d"} if dtype == torch.float16 else set())  # fp16: one scaler each
     assert amp_dtype("fp16", run_device) == torch.float16 and amp_dtype("off", run_device) is None
     if capability < (8, 0):
@@ -221,3 +233,163 @@ def test_deterministic_runs_in_a_fresh_process_and_beside_other_methods(tiny_roo
     for name in ("cmgan", "agw"):  # trained first, last, after a non-deterministic method: the same features
         first, second = out["digests"][name]
         assert first == second, name
+
+
+# ------------------------------------------------------------------ float32 where numbers are decided
+def _task(name: str, extra: dict[str, Any] | None = None) -> Any:
+    method = create_method(name, {**FAST, **(extra or {})})
+    torch.manual_seed(0)
+    return method.build_task(method.resolved_config("cpu"), 4, torch.device("cpu"), progress=False)
+
+
+def _bf16_batch() -> Batch:
+    """Two identities x 2 images per modality, RGB rows first, as the engine builds a batch."""
+    torch.manual_seed(1)
+    return Batch(torch.rand(8, 3, 64, 32), torch.tensor([0, 0, 1, 1] * 2), torch.tensor([0] * 4 + [1] * 4), 4)
+
+
+def _trunk_dtypes(net: torch.nn.Module) -> list[torch.dtype]:
+    """Records the dtype of every trunk convolution's output (to show that autocast did act); a
+    non-local block's output projection runs in float32 by design."""
+    seen: list[torch.dtype] = []
+    for name, m in net.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and ".out." not in name:
+            m.register_forward_hook(lambda mod, args, out: seen.append(out.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("name, extra", [("cmgan", {}), ("cmgan", {"embedding": "fc", "normalize": "false"}),
+                                         ("one_stream", {}), ("two_stream", {}), ("asym_fc", {}),
+                                         ("zero_padding", {}), ("agw", {})])
+def test_pooled_features_heads_and_embeddings_are_float32_under_cpu_bf16_autocast(
+        name: str, extra: dict[str, Any]) -> None:
+    task, batch = _task(name, extra), _bf16_batch()
+    net = next(iter(task.networks.values()))
+    trunk = _trunk_dtypes(net)
+    outputs: list[torch.Tensor] = []
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        task.train(True)
+        if name == "cmgan":
+            feat, logits = net(batch.images, batch.modalities)
+            outputs += [feat, logits, net.features(batch.images, batch.modalities), task.discriminator(feat)]
+        elif name == "agw":
+            outputs += list(net(batch.images, batch.modalities, batch.n_rgb))  # pooled, BNNeck, logits
+        else:
+            outputs += [net(batch.images, batch.modalities, batch.n_rgb),
+                        net.features(batch.images, batch.modalities, batch.n_rgb)]
+        task.train(False)
+        with torch.no_grad():
+            outputs.append(task.embed(batch.images, batch.modalities, batch.n_rgb))
+    assert trunk and set(trunk) == {torch.bfloat16}  # the convolutions did run in bf16
+    assert [t.dtype for t in outputs] == [torch.float32] * len(outputs)
+
+
+@pytest.mark.parametrize("name", ["cmgan", "two_stream", "agw"])
+def test_every_logged_loss_is_float32_when_training_under_bf16(name: str) -> None:
+    task, batch = _task(name, {"k_gen": 1} if name == "cmgan" else {}), _bf16_batch()
+    amp = Amp("off", torch.device("cpu"), list(task.optimizers))
+    amp.dtype = torch.bfloat16  # CPU runs never pick bf16 themselves; the autocast path is the GPU's
+    task.train(True)
+    for step in range(2):  # cmGAN with k_gen=1: a generator step, then a discriminator step
+        _, values = task.train_step(step, batch, task.networks, amp)
+        logged = {k: v for k, v in values.items() if torch.is_tensor(v)}
+        assert logged and all(v.dtype == torch.float32 and torch.isfinite(v) for v in logged.values()), logged
+
+
+def _old_nonlocal(block: NonLocal, x: torch.Tensor) -> torch.Tensor:
+    """The block as it was: theta.phi^T formed in the autocast dtype and only then divided by N."""
+    b, _, h, w = x.shape
+
+    def positions(t: torch.Tensor) -> torch.Tensor:
+        return t.permute(0, 2, 3, 1).reshape(b, h * w, -1)
+
+    attention = positions(block.theta(x)) @ positions(block.phi(x)).transpose(1, 2) / (h * w)
+    y = (attention @ positions(block.g(x))).reshape(b, h, w, -1).permute(0, 3, 1, 2)
+    return x + block.out(y)
+
+
+def test_the_nonlocal_block_survives_fp16_where_the_old_form_overflows() -> None:
+    block = NonLocal(8)
+    with torch.no_grad():
+        for conv in (block.theta, block.phi, block.g):  # grown 1x1 weights: theta.phi reaches ~1e5
+            conv.weight.fill_(1.0)
+            conv.bias.zero_()
+        block.out[1].weight.fill_(1.0)  # a trained block, not the identity it starts as
+    x = 40 * torch.rand(2, 8, 6, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = block(x)
+        assert torch.equal(_old_nonlocal(block, x), reference)  # float32: the same numbers as before
+        with torch.autocast("cpu", dtype=torch.float16):  # the residual stream reaches the block in fp16
+            old, new = _old_nonlocal(block, x.half()), block(x.half())
+    assert not torch.isfinite(old).all()
+    assert new.dtype == torch.float16 and torch.isfinite(new).all()
+    assert torch.allclose(new.float(), reference, rtol=1e-2, atol=0.05)
+
+
+# ------------------------------------------------------------------ compile=true
+def _losses(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_the_compiled_training_step_gives_the_eager_steps_losses_and_weights(
+        tiny: SysuDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cmGAN's generator and discriminator steps with ``compile=true``. On the CPU torch.compile runs
+    AOTAutograd's eager backend here (the forward and backward graphs captured as on CUDA, run by ATen):
+    inductor's C++ code generation takes over a minute on 2 cores. No validation: it embeds with the
+    plain modules either way."""
+    graphs: list[Any] = []
+
+    def counting_backend(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> Any:
+        graphs.append(gm)
+        return torch._dynamo.lookup_backend("aot_eager")(gm, inputs)
+
+    monkeypatch.setitem(COMPILE_OPTIONS, "cpu", {"backend": counting_backend})
+    config = {**FAST, "steps": 3, "eval_every": 3, "k_gen": 2, "log_every": 1}  # gen, gen, dis
+    methods = {}
+    try:
+        for flag in (False, True):
+            methods[flag] = create_method("cmgan", {**config, "compile": flag})
+            methods[flag].fit(tiny.train, None, context(tmp_path, f"compile-{flag}"))
+    finally:
+        torch._dynamo.reset()
+    assert len(graphs) >= 3  # the generator with and without gradients, the discriminator
+    eager, compiled = (_losses(tmp_path / f"compile-{flag}" / "losses.csv") for flag in (False, True))
+    assert [r["phase"] for r in compiled] == ["gen", "gen", "dis"]
+    for a, b in zip(eager, compiled):
+        numbers = [k for k, v in a.items() if k not in ("step", "epoch", "phase") and v != ""]
+        assert numbers and all(math.isclose(float(a[k]), float(b[k]), rel_tol=1e-4, abs_tol=1e-6) for k in numbers)
+    assert methods[True].provenance()["training"]["compile"] is True
+    for name, net in methods[False].engine.task.networks.items():
+        other = methods[True].engine.task.networks[name].state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.allclose(value.float(), other[key].float(), rtol=1e-4, atol=1e-6), (name, key)
+
+
+# ------------------------------------------------------------------ torchrun
+@pytest.mark.parametrize("rank, bars", [("0", True), ("1", False)])
+def test_under_torchrun_only_rank_0_draws_progress_bars(rank: str, bars: bool, tiny_root: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    def stop_at_the_dataset(data: Any, dataset: Any, progress: bool = True) -> Any:
+        seen.append(progress)  # the flag every later bar (dataset, image check, decode, training) reads
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setattr(runner, "load_dataset", stop_at_the_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        run(RunOptions(methods=["cmgan"], data=tiny_root, results=tmp_path / "r", device="cpu", progress=True))
+    assert seen == [bars]
+
+
+def test_ddp_leaves_buffers_to_the_engines_own_broadcasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 0's BN statistics reach the other ranks before every validation and at the end, not per forward."""
+    wrapped: list[dict[str, Any]] = []
+    monkeypatch.setattr(engine_module, "DistributedDataParallel", lambda net, **kw: wrapped.append(kw) or net)
+    task = _task("cmgan")
+    settings = EngineSettings(method="cmgan", config={}, steps=1, eval_every=1, ckpt_every=1, ids_per_batch=2,
+                              per_modality=1, profile=get_profile("cpu_64x32"))
+    nets = Engine(settings, lambda n, d: task)._wrap(task, DistInfo(rank=0, world_size=2))
+    assert set(nets) == {"generator", "discriminator"}
+    assert wrapped == [{"device_ids": None, "broadcast_buffers": False}] * 2

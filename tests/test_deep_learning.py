@@ -20,7 +20,7 @@ from reidbench.registry import create_method
 LEARN = {"backbone": "resnet_tiny", "input": "cpu_64x32", "steps": 300, "eval_every": 100,
          "imgs_per_modality": 2}
 METHODS = ("cmgan", "cmgan_triplet_only", "cmgan_id_only", "one_stream", "two_stream", "asym_fc",
-           "zero_padding", "agw")
+           "zero_padding", "agw", "caj")
 MARGIN = 0.02  # mAP above chance; random features spread by about 0.003 on this gallery
 
 
@@ -39,7 +39,7 @@ def chance(sets: dict[str, ImageSet]) -> float:
     q, g = sets["probe"], sets["gallery"]
     rng = np.random.default_rng(0)
     return float(np.mean([evaluate_features(rng.normal(size=(len(q), 16)), rng.normal(size=(len(g), 16)),
-                                            q.pids, q.cams, g.pids, g.cams).mAP for _ in range(50)]))
+                                            q_pids=q.pids, q_cams=q.cams, g_pids=g.pids, g_cams=g.cams).mAP for _ in range(50)]))
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -50,7 +50,8 @@ def test_deep_method_beats_chance_on_unseen_identities(name: str, sets: dict[str
     method = create_method(name, LEARN)
     method.fit(sets["train"], sets["val"], ctx)
     q, g = sets["probe"], sets["gallery"]
-    metrics = evaluate_features(method.embed(q, ctx), method.embed(g, ctx), q.pids, q.cams, g.pids, g.cams,
+    metrics = evaluate_features(method.embed(q, ctx), method.embed(g, ctx), q_pids=q.pids, q_cams=q.cams,
+                                g_pids=g.pids, g_cams=g.cams,
                                 metric=method.distance)
     assert metrics.mAP > chance + MARGIN, f"{name}: test mAP {metrics.mAP:.3f}, chance {chance:.3f}"
 

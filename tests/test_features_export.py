@@ -19,10 +19,15 @@ def test_lomo_export_resizes_only_when_needed(tmp_path, capsys):
     assert main(["features", "--descriptor", "lomo", "--images", str(tmp_path / "imgs"), "--out", str(out)]) == 0
     npz = np.load(out)
     assert list(npz["paths"]) == ["a.png", "sub/b.png"]
-    assert npz["features"].shape == (2, LOMO_DIM) and npz["features"].dtype == np.float64
-    np.testing.assert_array_equal(npz["features"][0], lomo(exact))  # already 128 x 48: used as it is
+    assert npz["features"].shape == (2, LOMO_DIM) and npz["features"].dtype == np.float32  # the default
+    np.testing.assert_array_equal(npz["features"][0], lomo(exact).astype(np.float32))  # 128 x 48: used as it is
     resized = np.asarray(Image.fromarray(other).resize((48, 128), Image.BICUBIC))
-    np.testing.assert_array_equal(npz["features"][1], lomo(resized))
+    np.testing.assert_array_equal(npz["features"][1], lomo(resized).astype(np.float32))
+    assert main(["features", "--descriptor", "lomo", "--images", str(tmp_path / "imgs"), "--out", str(out),
+                 "--dtype", "float64"]) == 0
+    full = np.load(out)["features"]
+    assert full.dtype == np.float64
+    np.testing.assert_array_equal(full[0], lomo(exact))
 
 
 def test_export_errors(tmp_path, capsys):

@@ -21,7 +21,7 @@ def test_sweep_points_run_as_jobs(local_slurm, tiny_root, tmp_path, result_schem
     out = tmp_path / "sweep"
     assert main(["sweep", "--method", "hog_cca", "--set", "pca_dim=8,16", "--data", str(tiny_root), "--trials", "2",
                  "--out", str(out), "--cache", str(tmp_path / "cache"), "--no-progress", *local_slurm]) == 0
-    assert "submitted 2 job(s) to local" in capsys.readouterr().out
+    assert "submitted 2 job(s) to local" in capsys.readouterr().err  # a message (logging), not a result
     manifest = json.loads((out / "sweep.json").read_text())
     assert [p["status"] for p in manifest["points"]] == ["ran", "ran"]
     for value in ("8", "16"):

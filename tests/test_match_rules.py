@@ -45,8 +45,8 @@ def literal(dist, q_pids, q_cams, g_pids, g_cams, rule: MatchRule):
 def test_image_level_and_identity_cmc_differ_by_hand():
     # Ranked gallery: 2, 2, 1 -> the true match is the 3rd image but the 2nd identity.
     dist = np.array([[0.1, 0.2, 0.3]])
-    args = ([1], [1], [2, 2, 1], [2, 2, 2])
-    image, ident = evaluate(dist, *args, rule=REGDB), evaluate(dist, *args, rule=REGDB_DEDUP)
+    labels = dict(q_pids=[1], q_cams=[1], g_pids=[2, 2, 1], g_cams=[2, 2, 2])
+    image, ident = evaluate(dist, **labels, rule=REGDB), evaluate(dist, **labels, rule=REGDB_DEDUP)
     assert image.cmc.tolist() == [0, 0, 1]
     assert ident.cmc.tolist() == [0, 1]
     assert image.mAP == ident.mAP == pytest.approx(1 / 3)
@@ -57,22 +57,22 @@ def test_regdb_both_directions_by_hand():
     # Two identities, one visible (cam 1) and one thermal (cam 2) image each.
     vis_to_thermal = np.array([[0.5, 0.2],   # visible of id 1: thermal id 2 first
                                [0.4, 0.1]])  # visible of id 2: its own first
-    m = evaluate(vis_to_thermal, [1, 2], [1, 1], [1, 2], [2, 2], rule=REGDB)
+    m = evaluate(vis_to_thermal, q_pids=[1, 2], q_cams=[1, 1], g_pids=[1, 2], g_cams=[2, 2], rule=REGDB)
     assert m.cmc.tolist() == [0.5, 1.0] and m.mAP == pytest.approx(0.75)
     # Thermal->visible ranks the transposed distances: thermal 1 sees visible 2 (0.4) before its own (0.5).
-    m = evaluate(vis_to_thermal.T, [1, 2], [2, 2], [1, 2], [1, 1], rule=REGDB)
+    m = evaluate(vis_to_thermal.T, q_pids=[1, 2], q_cams=[2, 2], g_pids=[1, 2], g_cams=[1, 1], rule=REGDB)
     assert m.cmc.tolist() == [0.5, 1.0] and m.mAP == pytest.approx(0.75)
 
 
 def test_llcm_hides_only_the_probe_identity_at_its_camera():
     # Probe: id 1 at camera 3. Gallery: (1, cam 3) d .1, (2, cam 3) d .2, (1, cam 5) d .3.
     dist = np.array([[0.1, 0.2, 0.3]])
-    args = ([1], [3], [1, 2, 1], [3, 3, 5])
-    llcm = evaluate(dist, *args, rule=LLCM)
+    labels = dict(q_pids=[1], q_cams=[3], g_pids=[1, 2, 1], g_cams=[3, 3, 5])
+    llcm = evaluate(dist, **labels, rule=LLCM)
     assert llcm.cmc.tolist() == [0, 1] and llcm.mAP == pytest.approx(0.5)  # id 2 at camera 3 stays
-    sysu_like = evaluate(dist, *args, rule=MatchRule(LLCM.locations, "place", "identity"))
+    sysu_like = evaluate(dist, **labels, rule=MatchRule(LLCM.locations, "place", "identity"))
     assert sysu_like.cmc.tolist() == [1, 1] and sysu_like.mAP == pytest.approx(1.0)  # all of camera 3 goes
-    only_same = evaluate(dist[:, :2], [1], [3], [1, 2], [3, 3], rule=LLCM)
+    only_same = evaluate(dist[:, :2], q_pids=[1], q_cams=[3], g_pids=[1, 2], g_cams=[3, 3], rule=LLCM)
     assert only_same.num_valid == 0  # its only match was hidden: an invalid probe
 
 
@@ -86,7 +86,7 @@ def test_agrees_with_the_literal_walk_on_ties(exclude, cmc, seed):
     q_pids, g_pids = rng.integers(0, 8, n_q), rng.integers(0, 8, n_g)
     q_cams, g_cams = rng.integers(1, 5, n_q), rng.integers(1, 5, n_g)
     rule = MatchRule({1: 1, 2: 2, 3: 2, 4: 4}, exclude, cmc)
-    m = evaluate(dist, q_pids, q_cams, g_pids, g_cams, rule=rule)
+    m = evaluate(dist, q_pids=q_pids, q_cams=q_cams, g_pids=g_pids, g_cams=g_cams, rule=rule)
     curve, ap, inp, valid = literal(dist, q_pids, q_cams, g_pids, g_cams, rule)
     assert m.num_valid == valid
     np.testing.assert_allclose(m.cmc, curve[:len(m.cmc)])

@@ -271,7 +271,7 @@ def test_llcm_eval_agrees_with_the_literal_walk(llcm_root, llcm, tmp_path, capsy
 def test_eval_bad_input_is_one_line(llcm_root, regdb_root, tmp_path, capsys):
     np.savez(tmp_path / "few.npz", features=np.zeros((2, 4)), paths=np.array(["a.jpg", "b.jpg"]))
     assert main(["eval", "--data", str(llcm_root), "--features", str(tmp_path / "few.npz")]) == 2
-    assert "no features for" in capsys.readouterr().err
+    assert "2 feature row(s) are not images of" in capsys.readouterr().err  # issue 20: checked first
     assert main(["eval", "--protocol", "regdb", "--features", str(tmp_path / "few.npz")]) == 2
     assert "needs --data" in capsys.readouterr().err
     assert main(["eval", "--data", str(regdb_root), "--protocol", "llcm", "--features",

@@ -8,21 +8,27 @@ triplet on the pooled feature. SGD (nesterov, momentum 0.9, weight decay 5e-4),
 the head at ``lr`` and everything else at ``lr x base_lr_mult``, AGW's schedule
 (10 warm-up epochs, x0.1 at epoch 20 and x0.01 at 50 of 81) spread over the step
 budget. Test feature: the L2-normalised BNNeck (or pooled) feature, ranked by
-cosine. Unlike the original code, which keeps the epoch with the best rank-1 on
-the test gallery, checkpoints are selected on the validation identities.
+cosine. As the official code: 1-channel non-local blocks, no random erasing
+(``nonlocal_width=half`` and ``erase`` are options). Unlike the original code, which
+keeps the epoch with the best rank-1 on the test gallery, checkpoints are selected
+on the validation identities (``train_ids=train``), or the official 395-identity
+training set is used with the last checkpoint (``train_ids=train+val``).
 """
 from __future__ import annotations
 
 import math
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidbench.data.imageset import ImageSet, concat
 from reidbench.errors import ReidbenchError
-from reidbench.methods.deep.backbones import feature_dim, modality_stems
-from reidbench.methods.deep.config import AGW_TEST_FEATURES
+from reidbench.methods.base import RunContext
+from reidbench.methods.deep.backbones import feature_dim, float32_head, modality_stems
+from reidbench.methods.deep.config import AGW_TEST_FEATURES, NONLOCAL_WIDTHS
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import identity_loss, weighted_regularization_triplet
 from reidbench.methods.deep.method import DeepMethod, make_optimizer
@@ -34,9 +40,9 @@ AGW_EPOCHS, WARMUP_EPOCHS, MILESTONES = 81, 10, (20, 50)
 NONLOCAL_BLOCKS = (0, 2, 3, 0)
 
 
-def agw_lr_factor(step: int, steps: int) -> float:
-    """The learning-rate factor at ``step`` of ``steps``, AGW's 81 epochs mapped onto the budget."""
-    epoch = step * AGW_EPOCHS // steps
+def agw_lr_factor(step: int, steps: int, epochs: int = AGW_EPOCHS) -> float:
+    """The learning-rate factor at ``step`` of ``steps``, AGW's ``epochs`` (81; CAJ: 100) mapped onto the budget."""
+    epoch = step * epochs // steps
     if epoch < WARMUP_EPOCHS:
         return (epoch + 1) / WARMUP_EPOCHS
     return 0.1 ** sum(epoch >= m for m in MILESTONES)
@@ -48,11 +54,17 @@ class NonLocal(nn.Module):
     starts as the identity and keeps a pretrained stage's function.
 
     Positions are read channels-last (a free view of a channels-last tensor on GPU).
+    The 1x1 projections run under the caller's autocast; the products over positions
+    and the output projection run in float32: theta.phi summed over the channels,
+    and the attention summed over the positions, pass fp16's 65,504 once the 1x1
+    weights grow, and the resulting inf/NaN would stop training. The output BN bounds
+    what goes back to the residual stream's dtype.
     """
 
-    def __init__(self, channels: int, reduction: int = 2):
+    def __init__(self, channels: int, inner: int | None = None):
+        """``inner`` channels of theta/phi/g: C/2 when not given (Wang et al.), 1 in the official AGW."""
         super().__init__()
-        inner = max(1, channels // reduction)
+        inner = max(1, channels // 2) if inner is None else inner
         self.theta = nn.Conv2d(channels, inner, 1)
         self.phi = nn.Conv2d(channels, inner, 1)
         self.g = nn.Conv2d(channels, inner, 1)
@@ -66,20 +78,31 @@ class NonLocal(nn.Module):
         def positions(t: torch.Tensor) -> torch.Tensor:  # B x HW x C
             return t.permute(0, 2, 3, 1).reshape(b, h * w, -1)
 
-        attention = positions(self.theta(x)) @ positions(self.phi(x)).transpose(1, 2) / (h * w)
-        y = (attention @ positions(self.g(x))).reshape(b, h, w, -1).permute(0, 3, 1, 2)
-        return x + self.out(y)
+        theta, phi, g = (positions(conv(x)).float() for conv in (self.theta, self.phi, self.g))
+        with float32_head(x):
+            attention = theta @ phi.transpose(1, 2) / (h * w)
+            y = (attention @ g).reshape(b, h, w, -1).permute(0, 3, 1, 2)
+            return x + self.out(y).to(x.dtype)
 
 
-def with_nonlocal(stage: nn.Sequential, count: int) -> nn.Sequential:
-    """The stage with a non-local block after each of its last ``count`` blocks."""
+def nonlocal_inner(channels: int, width: str) -> int:
+    """Inner channels of a non-local block: 1 in the official AGW code (``reduc_ratio // reduc_ratio``),
+    or C/2 (Wang et al.'s default, ``width="half"``)."""
+    if width not in NONLOCAL_WIDTHS:
+        raise ReidbenchError(f"unknown nonlocal_width '{width}' (known: {', '.join(NONLOCAL_WIDTHS)})")
+    return 1 if width == "official" else max(1, channels // 2)
+
+
+def with_nonlocal(stage: nn.Sequential, count: int, width: str) -> nn.Sequential:
+    """The stage with a non-local block (inner width per ``nonlocal_inner``) after each of its last ``count`` blocks."""
     blocks = list(stage)
     first = max(0, len(blocks) - count)
     out: list[nn.Module] = []
     for i, block in enumerate(blocks):
         out.append(block)
         if i >= first:
-            out.append(NonLocal(_out_channels(block)))
+            channels = _out_channels(block)
+            out.append(NonLocal(channels, nonlocal_inner(channels, width)))
     return nn.Sequential(*out)
 
 
@@ -102,7 +125,7 @@ class AGWNet(nn.Module):
                                            cfg["last_stride"], progress)
         stages = [getattr(net, f"layer{i + 1}") for i in range(4)]
         if cfg["nonlocal"]:
-            stages = [with_nonlocal(s, n) if n else s for s, n in zip(stages, NONLOCAL_BLOCKS)]
+            stages = [with_nonlocal(s, n, cfg["nonlocal_width"]) if n else s for s, n in zip(stages, NONLOCAL_BLOCKS)]
         self.shared = nn.Sequential(*stages)
         self.gem_p = float(cfg["gem_p"])
         dim = feature_dim(net)
@@ -116,8 +139,9 @@ class AGWNet(nn.Module):
                 n_rgb: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pooled feature, BNNeck feature, identity logits)."""
         pooled = gem(self.shared(self.streams(x, modalities, n_rgb)), self.gem_p)
-        neck = self.bnneck(pooled)
-        return pooled, neck, self.classifier(neck)
+        with float32_head(pooled):
+            neck = self.bnneck(pooled)
+            return pooled, neck, self.classifier(neck)
 
     def head_parameters(self) -> list[nn.Parameter]:
         return [*self.bnneck.parameters(), *self.classifier.parameters()]
@@ -127,6 +151,7 @@ class AgwTask(Task):
     """One network, one optimiser with two rates, identity + weighted-regularisation triplet loss."""
 
     columns: ClassVar[tuple[str, ...]] = ("l_ide", "l_tri", "l_total", "lr")
+    epochs: ClassVar[int] = AGW_EPOCHS  # the official schedule's length, mapped onto the step budget
 
     def __init__(self, cfg: dict[str, Any], num_classes: int, device: torch.device, progress: bool):
         if cfg["test_feature"] not in AGW_TEST_FEATURES:
@@ -142,7 +167,8 @@ class AgwTask(Task):
                               {"params": self.net.head_parameters(), "lr": lr}], cfg, lr, device)
         steps = int(cfg["steps"])
         self.optimizers = {"net": opt}
-        self.schedulers = {"net": torch.optim.lr_scheduler.LambdaLR(opt, lambda s: agw_lr_factor(s, steps))}
+        self.schedulers = {"net": torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: agw_lr_factor(s, steps, self.epochs))}
 
     def train_step(self, step: int, batch: Batch, nets: Mapping[str, nn.Module],
                    amp: Amp) -> tuple[str, dict[str, torch.Tensor | float]]:
@@ -176,12 +202,16 @@ class AgwTask(Task):
             "optimizer": {"type": c["optimizer"], "nesterov": c["nesterov"], "momentum": c["momentum"],
                           "weight_decay": c["weight_decay"], "lr_head": c["lr"],
                           "lr_base": c["lr"] * c["base_lr_mult"],
-                          "schedule": f"AGW's {AGW_EPOCHS} epochs over {c['steps']} steps: linear warm-up over "
+                          "schedule": f"{self.epochs} epochs over {c['steps']} steps: linear warm-up over "
                                       f"{WARMUP_EPOCHS}, x0.1 at {MILESTONES[0]}, x0.01 at {MILESTONES[1]} "
-                                      f"({math.ceil(c['steps'] / AGW_EPOCHS)} steps per epoch)"},
+                                      f"({math.ceil(c['steps'] / self.epochs)} steps per epoch)"},
             "batch": f"{c['ids_per_batch']} identities x ({c['imgs_per_modality']} RGB + {c['imgs_per_modality']} IR)",
             "augmentation": f"flip, zero-pad + crop, random erasing p={c['erase']}",
-            "selection": "validation identities (the original code selects on the test gallery)",
+            "nonlocal_inner": "1 channel (official)" if c["nonlocal_width"] == "official" else "C/2",
+            "training_identities": c["train_ids"],
+            "selection": "validation identities (the original code selects on the test gallery)"
+            if c["train_ids"] == "train" else "none: a fixed budget, the last checkpoint (train+val, as the "
+                                               "official code trains; no test image is read)",
         }
 
 
@@ -197,3 +227,21 @@ class AGW(DeepMethod):
 
     def build_task(self, config: dict[str, Any], num_classes: int, device: torch.device, progress: bool) -> Task:
         return AgwTask(config, num_classes, device, progress)
+
+    def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
+        """``train_ids=train+val`` trains on both splits and leaves nothing to select on."""
+        if self.config["train_ids"] == "train+val":
+            train, val = with_val_identities(train, val), None
+        super().fit(train, val, ctx)
+
+    def tags(self, resolved: dict[str, Any]) -> list[str]:
+        return super().tags(resolved) + (["train+val"] if resolved["train_ids"] == "train+val" else [])
+
+
+def with_val_identities(train: ImageSet, val: ImageSet | None) -> ImageSet:
+    """The training and validation identities as one training set (the official SYSU code's 395)."""
+    if val is None or len(val) == 0:
+        raise ReidbenchError("train_ids=train+val needs validation identities, and this dataset has none")
+    if np.intersect1d(train.pids, val.pids).size:
+        raise ReidbenchError("train_ids=train+val: the train and val splits share identities")
+    return concat(train, val)

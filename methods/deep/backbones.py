@@ -34,11 +34,22 @@ if any(getattr(torchvision.models, enum).IMAGENET1K_V1.url != IMAGENET_URLS[name
     raise ImportError("methods.deep.config.IMAGENET_URLS and torchvision's ImageNet weights disagree")
 
 
+def float32_head(x: torch.Tensor) -> torch.autocast:
+    """Autocast off for what follows pooling (heads, embeddings, discriminators).
+
+    Features and logits decide the losses and the test ranking, so they keep
+    float32's 24 mantissa bits under any autocast; the convolutions before them
+    carry the cost, the heads are cheap. A no-op where autocast is off.
+    """
+    return torch.autocast(x.device.type, enabled=False)
+
+
 class GlobalAvgPool(nn.Module):
-    """The spatial mean: GAP whose backward is deterministic on CUDA (AdaptiveAvgPool2d's may not be)."""
+    """The spatial mean in float32: GAP whose backward is deterministic on CUDA (AdaptiveAvgPool2d's may
+    not be). Under autocast the feature map is bf16/fp16; the pooled feature is float32 all the same."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3))
+        return x.float().mean((2, 3))
 
 
 class MiniResNet(nn.Module):

@@ -68,6 +68,7 @@ COMMON_CONFIG: dict[str, Any] = {
     "eval_batch": 256,
     "log_every": 50,  # losses stay on the device and reach the host (and losses.csv) every N steps
     "erase": 0.0,  # random-erasing probability per training image (Zhong et al.)
+    "compile": False,  # torch.compile the training forwards (CUDA: with CUDA graphs); opt-in, unmeasured on a GPU
 }
 
 COMMON_RULES: dict[str, Rule] = {
@@ -176,7 +177,8 @@ CMGAN_CONFIG: dict[str, Any] = {
     "mining": "all",  # all | batch_hard | random
     "squared": True,
     "normalize": "auto",  # L2-normalised common feature (triplet, D, test) or raw: set by the preset
-    "reduction": "mean",  # triplet: mean | sum over the triplets formed
+    "reduction": "auto",  # triplet: mean | sum over the triplets formed: set by the preset
+    "optimizer": "auto",  # sgd | adam for both optimisers: set by the preset (the paper names none)
     "pair_reduction": "auto",  # l_ide and l_dis: image_mean | pair_sum (eqs. 1 and 6 as written)
     "alpha": 1.0,
     "beta": 1.0,
@@ -190,6 +192,10 @@ CMGAN_CONFIG: dict[str, Any] = {
     "lr_d": 0.0,
     "lr_schedule": "constant",
     "dis_diverge": 10.0,  # stop when the running mean of l_dis exceeds this (0: never)
+    # The paper's 4.4: once the triplet loss falls below 0.1, raise the (generator's) learning rate;
+    # it gives no factor. 1 = never.
+    "lr_raise": 1.0,
+    "lr_raise_below": 0.1,
 }
 
 
@@ -215,7 +221,8 @@ CMGAN_RULES: dict[str, Rule] = {
     "margin": Range(0, None),
     "mining": OneOf(TRIPLET_MINING),
     "normalize": OneOf(("auto", "true", "false", True, False)),
-    "reduction": OneOf(("mean", "sum")),
+    "reduction": OneOf(("auto", "mean", "sum")),
+    "optimizer": OneOf(("auto", *OPTIMIZERS)),
     "pair_reduction": OneOf(("auto", *PAIR_REDUCTIONS)),
     "alpha": Range(0, None),
     "beta": Range(0, None),
@@ -229,6 +236,8 @@ CMGAN_RULES: dict[str, Rule] = {
     "lr_d": Range(0, None),
     "lr_schedule": OneOf(LR_SCHEDULES),
     "dis_diverge": Range(0, None),
+    "lr_raise": Range(1, None),
+    "lr_raise_below": Range(0, None, open="lo"),
 }
 
 
@@ -271,17 +280,25 @@ WU_RULES: dict[str, Rule] = {
 # ---------------------------------------------------------------- AGW (Ye et al., TPAMI 2021)
 
 AGW_TEST_FEATURES = ("bn", "pool")
+# Non-local inner width: "official" = 1 channel (the official model.py's reduc_ratio // reduc_ratio),
+# "half" = C/2 (Wang et al.'s default, what reidbench used before).
+NONLOCAL_WIDTHS = ("official", "half")
+# Training identities: "train" (checkpoint selected on the val identities) or "train+val" (the official
+# code's 395 SYSU identities: a fixed budget, the last checkpoint, nothing selected).
+TRAIN_IDS = ("train", "train+val")
 
 AGW_CONFIG: dict[str, Any] = {
     # AGW's recipe where it differs from the common defaults
     "last_stride": 1,
     "ids_per_batch": 8,
     "imgs_per_modality": 4,
-    "erase": 0.5,
+    # no random erasing (COMMON_CONFIG's 0): AGW's train.py has none; it belongs to CAJ
     "lr": 0.0,  # the head's rate: set by the preset
     "base_lr_mult": 0.1,  # stems, shared layers and non-local blocks train at lr x this
     "nesterov": True,
     "nonlocal": True,  # non-local blocks after the last 2 blocks of layer2 and 3 of layer3
+    "nonlocal_width": "official",  # official (1 channel) | half (C/2)
+    "train_ids": "train",  # train | train+val (TRAIN_IDS)
     "gem_p": 3.0,
     "test_feature": "bn",  # bn: after the BNNeck | pool: the GeM output; L2-normalised either way
 }
@@ -290,4 +307,6 @@ AGW_RULES: dict[str, Rule] = {
     "base_lr_mult": Range(0, None),
     "gem_p": Range(1, None),
     "test_feature": OneOf(AGW_TEST_FEATURES),
+    "nonlocal_width": OneOf(NONLOCAL_WIDTHS),
+    "train_ids": OneOf(TRAIN_IDS),
 }

@@ -50,6 +50,20 @@ LAST, BEST = "last.pt", "best.pt"
 RESUME_NEUTRAL_KEYS = ("ckpt_every", "eval_batch", "log_every")
 
 TaskFactory = Callable[[int, torch.device], Task]  # (number of training identities, device) -> task
+# torch.compile's options per device type (``compile=true``). CUDA: inductor with CUDA graphs, which
+# replay a whole forward or backward in one launch (cmGAN's batch-20 generator step is ~930 ATen ops,
+# bound by their launches, not by the GPU). Other devices: inductor's default mode.
+COMPILE_OPTIONS: dict[str, dict[str, Any]] = {"cuda": {"mode": "reduce-overhead"}}
+
+
+def compile_networks(nets: dict[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
+    """Each network's forward (and its backward) through torch.compile with ``device``'s options.
+
+    Shapes are static (the batch never changes), so nothing is compiled for dynamic shapes.
+    A caller using CUDA graphs marks each new step with ``torch.compiler.cudagraph_mark_step_begin``.
+    """
+    options = COMPILE_OPTIONS.get(device.type, {})
+    return {n: torch.compile(m, dynamic=False, **options) for n, m in nets.items()}
 
 
 @dataclass
@@ -72,6 +86,7 @@ class EngineSettings:
     deterministic: bool = False
     log_every: int = 50
     erase: float = 0.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if min(self.steps, self.eval_every, self.ckpt_every, self.log_every) < 1:
@@ -211,6 +226,7 @@ class Engine:
                 t0 = time.perf_counter()
                 self._train_step(run, meter, step)
                 st.step = done = step + 1
+                bar.update(1)  # every step (a host counter, no device sync): tqdm redraws by time
                 boundary = done % s.eval_every == 0 or done == s.steps
                 save = boundary or done % s.ckpt_every == 0
                 # A single process stops at once; ranks agree on a stop when they next flush together.
@@ -237,6 +253,8 @@ class Engine:
         """One update without a host sync: the batch, its update and its logged values stay on the device."""
         st = run.state
         batch = self._next_batch(run)
+        if self.settings.compile:  # a new step: CUDA graphs may reuse the memory of the last one's outputs
+            torch.compiler.cudagraph_mark_step_begin()
         phase, values = st.task.train_step(step, batch, run.nets, st.amp)
         meter.add(step, st.sampler.epoch, phase, values)
 
@@ -269,8 +287,7 @@ class Engine:
                     f"last good checkpoint: {where}")
             run.state.task.check(row.step, row.values)
             log.write(row.step, row.epoch, row.phase, row.values)
-        if rows:
-            bar.update(len(rows))
+        if rows:  # the loss values reach the bar when they reach the log
             bar.set_postfix({k: f"{v:.3g}" for k, v in rows[-1].values.items() if k.startswith(("l_", "d_"))},
                             refresh=False)
 
@@ -328,6 +345,7 @@ class Engine:
             "batches_per_epoch": sampler.batches_per_epoch, "epochs": round(s.steps / sampler.batches_per_epoch, 2),
             "world_size": info.world_size, "device": str(self.device), "amp": st.amp.mode,
             "channels_last": self._memory_format() == torch.channels_last, "deterministic": s.deterministic,
+            "compile": s.compile,
             "torch_threads": torch.get_num_threads(), "log_every": s.log_every,
             "train_time_s": round(st.train_time, 2),  # training steps only, over all resumed parts
             "images_per_s": round(sampler.global_batch_size * s.steps / st.train_time, 1) if st.train_time > 0
@@ -362,21 +380,33 @@ class Engine:
         keep = len(rows)
         if keep == 0:  # still run one image, so the gathered feature width is known
             rows = range(0, min(1, len(images)))
-        order = np.asarray(rows, dtype=np.int64)[np.argsort(mods[rows.start:rows.stop], kind="stable")]
+        local = self.embed_decoded(decoded[rows.start:rows.stop], mods[rows.start:rows.stop])[:keep]
+        return distributed.gather_rows(local, info).cpu().numpy()
+
+    def embed_decoded(self, decoded: torch.Tensor, mods: np.ndarray) -> torch.Tensor:
+        """Features (float32, on the device, in the given order) of decoded uint8 images N x 3 x H x W.
+
+        The images reach the device once, as the training images do, and each chunk is a
+        gather there: a host gather and a fresh pinned copy per chunk would cap embedding
+        throughput. Chunks are modality-major, like a training batch.
+        """
+        assert self.task is not None and self.amp is not None
+        order = np.argsort(mods, kind="stable")
+        on_device = decoded.to(self.device)
+        device_order = to_device(torch.from_numpy(order), self.device)
+        device_mods = to_device(torch.from_numpy(mods[order]), self.device)
         parts = []
         with torch.no_grad(), self.amp.autocast():
             for a in range(0, len(order), self.settings.eval_batch):
-                chunk = order[a:a + self.settings.eval_batch]
-                x = to_unit_float(to_device(decoded[torch.from_numpy(chunk)], self.device))
-                x = x.contiguous(memory_format=self._memory_format())
-                m = to_device(torch.from_numpy(mods[chunk]), self.device)
-                parts.append(self.task.embed(x, m, int(np.count_nonzero(mods[chunk] == 0))).float())
-        local = torch.zeros((0, 0), device=self.device)
-        if parts:
-            position = np.empty(len(order), dtype=np.int64)
-            position[order - rows.start] = np.arange(len(order))  # back to the set's order
-            local = torch.cat(parts)[to_device(torch.from_numpy(position), self.device)][:keep]
-        return distributed.gather_rows(local, info).cpu().numpy()
+                b = a + self.settings.eval_batch
+                x = to_unit_float(on_device[device_order[a:b]]).contiguous(memory_format=self._memory_format())
+                n_rgb = int(np.count_nonzero(mods[order[a:b]] == 0))
+                parts.append(self.task.embed(x, device_mods[a:b], n_rgb).float())
+        if not parts:
+            return torch.zeros((0, 0), device=self.device)
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))  # back to the given order
+        return torch.cat(parts)[to_device(torch.from_numpy(position), self.device)]
 
     # -------------------------------------------------------------- helpers
     def _memory_format(self) -> torch.memory_format:
@@ -385,11 +415,18 @@ class Engine:
         return torch.channels_last if use else torch.contiguous_format
 
     def _wrap(self, task: Task, info: distributed.DistInfo) -> dict[str, nn.Module]:
-        """DDP-wrapped networks for training forwards (plain ones in a single process)."""
-        if not info.active:
-            return dict(task.networks)
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return {n: DistributedDataParallel(m, device_ids=ids) for n, m in task.networks.items()}
+        """The networks for training forwards: DDP-wrapped under torchrun, compiled with ``compile=true``.
+
+        DDP leaves buffers alone (``broadcast_buffers=False``): its per-forward broadcast of
+        rank 0's BN statistics changes nothing rank 0 holds and no training forward reads
+        running statistics; the engine broadcasts rank 0's buffers before every validation
+        and before keeping the selected weights. Checkpoints and embedding use the plain modules.
+        """
+        nets = dict(task.networks)
+        if info.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            nets = {n: DistributedDataParallel(m, device_ids=ids, broadcast_buffers=False) for n, m in nets.items()}
+        return compile_networks(nets, self.device) if self.settings.compile else nets
 
     def _data_key(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> str:
         blob = json.dumps([ctx.dataset_fingerprint, train.key(), val.key() if val is not None else None,

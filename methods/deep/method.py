@@ -107,7 +107,7 @@ class DeepMethod(Method):
             per_modality=cfg["imgs_per_modality"], profile=get_profile(cfg["input"]), amp=cfg["amp"],
             channels_last=cfg["channels_last"], select=cfg["select"], val_seed=cfg["val_seed"],
             eval_batch=cfg["eval_batch"], deterministic=cfg["deterministic"], log_every=cfg["log_every"],
-            erase=cfg["erase"])
+            erase=cfg["erase"], compile=cfg["compile"])
         self.engine = Engine(settings, lambda n, device: self.build_task(cfg, n, device, ctx.progress))
         self.engine.fit(train, val, ctx)
 
@@ -124,4 +124,5 @@ class DeepMethod(Method):
             return {}
         task = self.engine.task
         return {"preset": self.resolved["preset"], "config": dict(self.resolved),
-                "training": self.engine.report, "decisions": task.describe() if task else {}}
+                "training": self.engine.report, "decisions": task.describe() if task else {},
+                "resumed_from_step": self.engine.report.get("resumed_from_step")}

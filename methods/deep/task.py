@@ -19,6 +19,8 @@ from reidbench.methods.deep.config import AMP_MODES
 
 # Native bf16 tensor cores start with Ampere; older GPUs emulate bf16 slowly.
 BF16_CAPABILITY = (8, 0)
+# fp16 tensor cores start with Volta; Pascal (the paper's 1080 Ti) gains nothing from autocast.
+FP16_CAPABILITY = (7, 0)
 
 
 @dataclass
@@ -39,9 +41,9 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``mode`` on ``device`` (None: float32).
 
     ``auto`` takes bf16 only where *this* device has native bf16 (compute capability
-    8.0+, asked of this device alone, so no context opens on another GPU) and fp16
-    otherwise; CPU autocast is slower than float32 for these convolutions, so CPU runs
-    stay in float32.
+    8.0+, asked of this device alone, so no context opens on another GPU), fp16 where
+    it has fp16 tensor cores (7.x) and float32 below; CPU autocast is slower than
+    float32 for these convolutions, so CPU runs stay in float32.
     """
     if mode not in AMP_MODES:
         raise ReidbenchError(f"unknown amp mode '{mode}' (known: {', '.join(AMP_MODES)})")
@@ -49,6 +51,8 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
         return None
     capability = torch.cuda.get_device_capability(device)
     if mode == "auto":
+        if capability < FP16_CAPABILITY:
+            return None
         mode = "bf16" if capability >= BF16_CAPABILITY else "fp16"
     elif mode == "bf16" and capability < BF16_CAPABILITY:
         raise ReidbenchError(f"amp=bf16 needs compute capability {BF16_CAPABILITY[0]}.{BF16_CAPABILITY[1]} or "

@@ -22,12 +22,18 @@ import torch
 from torch import nn
 
 from reidbench.errors import ReidbenchError
-from reidbench.methods.deep.backbones import build_backbone, feature_dim, modality_stems, stages
+from reidbench.methods.deep.backbones import build_backbone, feature_dim, float32_head, modality_stems, stages
 from reidbench.methods.deep.config import TWO_STREAM_SPLITS, WU_ARCHITECTURES
 from reidbench.methods.deep.encoding import InputEncoder
 from reidbench.methods.deep.losses import identity_loss
 from reidbench.methods.deep.method import DeepMethod, make_optimizer, make_scheduler
 from reidbench.methods.deep.task import Amp, Batch, Task
+
+
+def classify(classifier: nn.Module, feat: torch.Tensor) -> torch.Tensor:
+    """Identity logits of the (float32) pooled feature, in float32 under any autocast."""
+    with float32_head(feat):
+        return classifier(feat)
 
 
 class OneStream(nn.Module):
@@ -44,7 +50,7 @@ class OneStream(nn.Module):
         return self.backbone(self.encoder(x, modalities))
 
     def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities, n_rgb))
+        return classify(self.classifier, self.features(x, modalities, n_rgb))
 
 
 class TwoStream(nn.Module):
@@ -66,7 +72,7 @@ class TwoStream(nn.Module):
         return self.shared(self.streams(x, modalities, n_rgb))
 
     def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities, n_rgb))
+        return classify(self.classifier, self.features(x, modalities, n_rgb))
 
 
 class AsymFC(nn.Module):
@@ -85,10 +91,11 @@ class AsymFC(nn.Module):
         g = self.backbone(self.encoder(x, modalities))
         # Both FCs run on every row (they are tiny), so every parameter gets a gradient
         # each step, which DDP requires.
-        return torch.where(modalities[:, None] == 1, self.fcs[1](g), self.fcs[0](g))
+        with float32_head(g):
+            return torch.where(modalities[:, None] == 1, self.fcs[1](g), self.fcs[0](g))
 
     def forward(self, x: torch.Tensor, modalities: torch.Tensor, n_rgb: int) -> torch.Tensor:
-        return self.classifier(self.features(x, modalities, n_rgb))
+        return classify(self.classifier, self.features(x, modalities, n_rgb))
 
 
 def build_network(arch: str, cfg: dict[str, Any], num_classes: int, progress: bool) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Registers the deep methods: cmGAN, its ablations, Wu et al.'s four baselines and AGW.
+"""Registers the deep methods: cmGAN, its ablations, Wu et al.'s four baselines, AGW and CAJ.
 
 Labels are the row names of the paper's Table 1 (``reidbench.paper``). Registering
 imports no torch: the factories import the networks only when a method is built.
@@ -16,6 +16,7 @@ from reidbench.registry import register_method
 CMGAN_REF = "Dai et al., Cross-Modality Person Re-Identification with Generative Adversarial Training, IJCAI 2018"
 WU_REF = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
 AGW_REF = "Ye et al., Deep Learning for Person Re-identification: A Survey and Outlook, TPAMI 2021"
+CAJ_REF = "Ye et al., Channel Augmented Joint Learning for Visible-Infrared Recognition, ICCV 2021"
 
 # name -> (Table 1 label, overrides of the cmGAN defaults)
 CMGAN_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -73,3 +74,18 @@ for _name, (_label, _overrides) in CMGAN_VARIANTS.items():
 for _arch, _label in WU_LABELS.items():
     _register_wu(_arch, _label)
 _register_agw()
+
+
+def _register_caj() -> None:
+    """AGW's keys with CAJ's random erasing (p = 0.5, ``ICCV21_CAJ/train_ext.py --rande 0.5``)."""
+    def caj(config: dict[str, Any]) -> Method:
+        from reidbench.methods.deep.caj import CAJ
+
+        return CAJ(config, "caj")
+
+    register_method("caj", label="CAJ", family="deep", reference=CAJ_REF,
+                    config={**COMMON_CONFIG, **AGW_CONFIG, "erase": 0.5}, rules={**COMMON_RULES, **AGW_RULES},
+                    check=check_weights)(caj)
+
+
+_register_caj()

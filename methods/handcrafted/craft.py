@@ -11,8 +11,14 @@ With many samples per view the augmented scores span the whole V·q space, so an
 invertible re-parametrisation absorbs (c_1, ..., c_V) and MFA's generalised eigenproblem
 cannot see ω or β. Only the S_w shrinkage is not invariant: for the projection U in the
 un-mapped coordinates [ω_1v x; ...], it is exactly the regulariser C,
-Σ_v ‖U_v‖² − β Σ_{u≠v} ⟨U_u, U_v⟩. So ``reg`` carries real weight here, and it is what lets
-ω and β shape the projection.
+Σ_v ‖U_v‖² − β Σ_{u≠v} ⟨U_u, U_v⟩. So with the released ridge of 1e-8 ω and β barely act;
+the modification's real ridge is what lets them shape the projection.
+
+``CRAFT`` is CRAFT-MFA as the authors released it: the Nw = 10 nearest same-identity
+samples of any view, the S_w ridge 1e-8, the squared Mahalanobis distance on the raw
+projections (here its square root, which ranks the same). ``CrossModalCRAFT`` is
+reidbench's modification, a different method: Nw own-view plus Nw cross-view neighbours,
+a real ridge and L2-normalised embeddings.
 """
 from __future__ import annotations
 
@@ -186,24 +192,24 @@ def mfa_view_maps(S: np.ndarray, views: np.ndarray, coeffs: np.ndarray, graphs: 
 
 
 class CRAFT:
-    """Linear CRAFT-MFA after a shared PCA; views default to the modality (V = 2).
+    """Linear CRAFT-MFA after a shared PCA, as released; views default to the modality (V = 2).
 
     Parameters:
         n_components: MFA dimensions kept (official rank 100).
         beta: view-discrepancy β, 0 <= β < 1/(V - 1) (demo 0.6, valid for V = 2).
-        n_within, n_between: MFA kNN graph sizes Nw, Nb.
-        within: which same-identity samples the within-class graph links (``WITHIN_MODES``).
-        reg: MFA's S_w shrinkage a; it is the view-discrepancy regulariser, so it must not be ~0.
+        n_within, n_between: MFA kNN graph sizes Nw, Nb (released: 10, 30).
+        within: which same-identity samples the within-class graph links (``WITHIN_MODES``; released: any).
+        reg: MFA's S_w shrinkage a (released: 1e-8); it is also the view-discrepancy regulariser.
         omega_samples, omega_seed: samples per view and seed of the camera correlation.
         sqrt_features: Bhattacharyya map √x before PCA (needs non-negative features).
-        normalise: L2-normalise embeddings (off: the official squared Mahalanobis distance, M = TTᵀ).
+        normalise: L2-normalise embeddings (off, as released: the squared Mahalanobis distance, M = TTᵀ).
         pca_dim, pca_fit_rows, seed: the shared PCA stage.
     ``fit``/``transform`` take optional ``views`` (e.g. camera ids) instead of the modality.
     """
 
-    def __init__(self, n_components: int = 100, beta: float = 0.6, n_within: int = 5, n_between: int = 30,
-                 within: str = "both", reg: float = 0.1, omega_samples: int = 100, omega_seed: int = 1,
-                 sqrt_features: bool = True, normalise: bool = True, pca_dim: int = 600, pca_fit_rows: int = 4000,
+    def __init__(self, n_components: int = 100, beta: float = 0.6, n_within: int = 10, n_between: int = 30,
+                 within: str = "any", reg: float = 1e-8, omega_samples: int = 100, omega_seed: int = 1,
+                 sqrt_features: bool = True, normalise: bool = False, pca_dim: int = 600, pca_fit_rows: int = 4000,
                  seed: int = 0):
         if n_components < 1 or n_within < 1 or n_between < 1 or omega_samples < 2 or not 0 <= reg < 1:
             raise ReidbenchError("CRAFT needs n_components, n_within, n_between >= 1, omega_samples >= 2 "
@@ -266,3 +272,18 @@ class CRAFT:
         if views.shape[0] != modality.shape[0] or not np.issubdtype(views.dtype, np.integer):
             raise ReidbenchError("views must be one integer label per row of X")
         return views
+
+
+class CrossModalCRAFT(CRAFT):
+    """reidbench's modified CRAFT, not the released method: Nw own-view plus Nw cross-view
+    same-identity neighbours, an S_w ridge of 0.1 and L2-normalised embeddings. The released
+    graph links almost only same-modality samples, so its RGB and IR maps decouple."""
+
+    def __init__(self, n_components: int = 100, beta: float = 0.6, n_within: int = 5, n_between: int = 30,
+                 within: str = "both", reg: float = 0.1, omega_samples: int = 100, omega_seed: int = 1,
+                 sqrt_features: bool = True, normalise: bool = True, pca_dim: int = 600, pca_fit_rows: int = 4000,
+                 seed: int = 0):
+        super().__init__(n_components=n_components, beta=beta, n_within=n_within, n_between=n_between,
+                         within=within, reg=reg, omega_samples=omega_samples, omega_seed=omega_seed,
+                         sqrt_features=sqrt_features, normalise=normalise, pca_dim=pca_dim,
+                         pca_fit_rows=pca_fit_rows, seed=seed)

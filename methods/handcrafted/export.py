@@ -32,15 +32,24 @@ def list_images(folder: Path) -> list[str]:
     return sorted(found)
 
 
+DTYPES = ("float32", "float64")
+
+
 def export_features(descriptor: str, images: Path, out: Path, resize: str = "bicubic",
-                    progress: bool = True) -> Path:
-    """Describe every image under ``images`` and write ``out`` atomically."""
+                    progress: bool = True, dtype: str = "float32") -> Path:
+    """Describe every image under ``images`` and write ``out`` atomically.
+
+    float32 by default (half the file; what the benchmark's own cache holds, and every strict
+    order of distances survives it); ``dtype="float64"`` keeps the descriptors' full precision.
+    """
+    if dtype not in DTYPES:
+        raise ReidbenchError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
     if descriptor not in DESCRIPTORS:
         raise ReidbenchError(f"unknown descriptor '{descriptor}' (known: {', '.join(DESCRIPTORS)})")
     paths = list_images(Path(images))
     zeros = np.zeros(len(paths), np.int64)  # a plain folder: no identities, cameras or modalities
     listing = image_set(Path(images), paths, zeros, zeros, zeros, CameraFacts(location={}, modality={}))
-    feats = DESCRIPTORS[descriptor].compute(listing, resize, progress, dtype=np.float64)
+    feats = DESCRIPTORS[descriptor].compute(listing, resize, progress, dtype=np.dtype(dtype).type)
     out = Path(out)
     ensure_writable(out.parent if str(out.parent) else Path("."))
     with atomic_open(out) as fh:

@@ -19,7 +19,7 @@ from reidbench.methods.handcrafted.descriptors import RESIZE, Descriptor
 from reidbench.methods.handcrafted.hog import HOG_SIZE, hog_batch
 from reidbench.methods.handcrafted.cca import CCA
 from reidbench.methods.handcrafted.cdfe import CDFE
-from reidbench.methods.handcrafted.craft import CRAFT, WITHIN_MODES
+from reidbench.methods.handcrafted.craft import CRAFT, WITHIN_MODES, CrossModalCRAFT
 from reidbench.methods.handcrafted.lfda import LFDA
 from reidbench.methods.handcrafted.lomo import lomo
 from reidbench.methods.handcrafted.pca import Euclidean
@@ -30,12 +30,16 @@ DESCRIPTORS = {
     "hog": Descriptor("hog", HOG_SIZE, hog_batch, version="skimage-dalal-triggs-1"),
     "lomo": Descriptor("lomo", (128, 48), lomo, version="lomo-octave-exact-1"),
 }
-MATCHERS: dict[str, type] = {"euclidean": Euclidean, "cca": CCA, "lfda": LFDA, "craft": CRAFT, "cdfe": CDFE}
+MATCHERS: dict[str, type] = {"euclidean": Euclidean, "cca": CCA, "lfda": LFDA, "craft": CRAFT, "cdfe": CDFE,
+                             "craft_xm": CrossModalCRAFT}
+# Matchers whose label is not their upper-cased name; craft_xm is reidbench's modified CRAFT, not Table 1's.
+MATCHER_LABELS = {"euclidean": "Euclidean", "craft_xm": "CRAFT (cross-modal graph, ridge, L2)"}
 WU2017 = "Wu et al., RGB-Infrared Cross-Modality Person Re-Identification, ICCV 2017"
 FEATURE_REFS = {"hog": "Dalal and Triggs, CVPR 2005", "lomo": "Liao et al., CVPR 2015"}
 MATCHER_REFS = {"euclidean": "", "cca": "Hotelling 1936; Hardoon et al. 2004",
                 "lfda": "Sugiyama, JMLR 2007", "craft": "Chen et al., TPAMI 2018",
-                "cdfe": "Lin and Tang, ECCV 2006"}
+                "cdfe": "Lin and Tang, ECCV 2006",
+                "craft_xm": "Chen et al., TPAMI 2018, modified by reidbench (methods/handcrafted/CARD.md)"}
 _PCA_RULES: dict[str, Rule] = {"pca_dim": Range(1, None), "pca_fit_rows": Range(2, None)}
 # What each matcher's keys accept (CARD.md explains them); checked before any data is read.
 MATCHER_RULES: dict[str, dict[str, Rule]] = {
@@ -49,6 +53,7 @@ MATCHER_RULES: dict[str, dict[str, Rule]] = {
     "cdfe": {**_PCA_RULES, "n_components": Range(1, None), "alpha": Range(0, None), "beta": Range(0, None),
              "k": Range(1, None)},
 }
+MATCHER_RULES["craft_xm"] = MATCHER_RULES["craft"]
 
 
 class HandcraftedMethod(Method):
@@ -105,7 +110,7 @@ def _register_grid() -> None:
     """Every descriptor x matcher pair; the paper's rows keep its labels."""
     for feature in DESCRIPTORS:
         for name, matcher in MATCHERS.items():
-            label = f"{feature.upper()}+{'Euclidean' if name == 'euclidean' else name.upper()}"
+            label = f"{feature.upper()}+{MATCHER_LABELS.get(name, name.upper())}"
             register_pair(feature, name, matcher, label)
 
 

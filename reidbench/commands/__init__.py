@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 
 from reidbench.commands import (bench, config, data, evaluate, features, listing, plot, report, run, show, sweep,
-                                table, tune)
+                                table, tune, verify)
 
-MODULES = (run, table, evaluate, tune, config, listing, data, features, plot, sweep, show, report, bench)
+MODULES = (run, table, evaluate, tune, config, listing, data, features, plot, sweep, show, report, bench, verify)
 
 
 def add_all(sub: argparse._SubParsersAction) -> None:

@@ -12,8 +12,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     gpu = bench_sub.add_parser("gpu", help="AMP training smoke, throughput and memory of every deep method "
                                            "(random-init ResNet-50 at 288x144, generated data; exits 2 without a GPU)")
-    gpu.add_argument("--out", type=Path, help="JSON file to write (default: print the table only)")
-    gpu.add_argument("--minutes", type=float, default=8.0, help="time budget")
+    gpu.add_argument("--out", type=Path, help="JSON file to write, rewritten after every phase of every run "
+                                              "(default: print the table only)")
+    gpu.add_argument("--minutes", type=float, default=8.0,
+                     help="hard time budget: a run still going when it is spent stops and records how far it got")
     gpu.set_defaults(func=cmd_gpu)
 
 

@@ -47,8 +47,19 @@ def ints(value: str) -> list[int]:
 
 
 def add_progress(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+    parser.add_argument("--no-progress", dest="no_progress", action="store_true",
                         help="no progress bars (messages and results still print)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars and no messages (results, warnings and errors still print)")
+
+
+def add_kernels(parser: argparse.ArgumentParser) -> None:
+    from reidbench.kernels import LEVEL, MODES, THREADS
+
+    parser.add_argument("--kernels", default="auto", choices=MODES,
+                        help=f"CPU kernels: pinned ({LEVEL}, {THREADS} threads: the same numbers on every x86-64 "
+                             "machine, as the reference results), native (this CPU's fastest; numbers may differ "
+                             "in the last bits, and training amplifies them), auto: pinned unless the run is on a GPU")
 
 
 def add_dataset(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +87,7 @@ def add_launcher(parser: argparse.ArgumentParser, what: str) -> None:
 def launcher_from(args: argparse.Namespace) -> "Launcher":
     from reidbench.launch import Launcher
 
-    jobs = args.jobs or max(1, len(getattr(args, "devices", []) or []))
+    jobs = args.jobs if args.jobs is not None else max(1, len(getattr(args, "devices", []) or []))
     if jobs < 1:
         raise ReidbenchError(f"--jobs must be at least 1, got {jobs}")
     return Launcher(kind=args.launcher, jobs=jobs, partition=args.slurm_partition, time_min=args.slurm_time,

@@ -18,10 +18,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     from reidbench.runconfig import config_from_results, dump_run_config, write_run_config
     from reidbench.store import read_result
 
-    results = [read_result(p) for p in args.results]
-    for path, r in zip(args.results, results):
-        if not isinstance(r, dict) or "method" not in r or "settings" not in r:
-            raise ReidbenchError(f"{path} is not a reidbench result file")
+    missing = [str(p) for p in args.results if not p.is_file()]
+    if missing:
+        raise ReidbenchError(f"result file not found: {missing[0]}")
+    results = [read_result(p) for p in args.results]  # validated: a schema-1 or broken file is refused
     cfg = config_from_results(results)
     header = "written by `reidbench config` from " + ", ".join(p.name for p in args.results)
     if args.out is None:

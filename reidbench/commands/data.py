@@ -25,6 +25,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 def cmd_synth(args: argparse.Namespace) -> int:
     from reidbench.data.layouts import LAYOUTS
 
+    from reidbench.options import check_seed
+
+    check_seed(args.seed)
     layout = LAYOUTS.get(args.layout)
     if layout.generate is None:
         raise ReidbenchError(f"layout '{args.layout}' has no replica generator")

@@ -22,6 +22,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--allow-shared-model", action="store_true",
                     help="RegDB: score one feature file in every trial (labelled: the model saw other "
                          "trials' test identities)")
+    ev.add_argument("--ignore-extra-rows", action="store_true",
+                    help="with --data: leave out feature rows that are not images of the dataset (counted in "
+                         "the output) instead of refusing the file")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_eval)
 
@@ -30,8 +33,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from reidbench.data.layouts import LAYOUTS, load
     from reidbench.errors import ReidbenchError
     from reidbench.external import evaluate_dataset_features, evaluate_feature_file
+    from reidbench.options import check_range
     from reidbench.protocols import describe_source, get_protocol
+    from reidbench.protocols.settings import MAX_TRIALS
 
+    check_range("--trials", args.trials, 1, MAX_TRIALS)  # before the dataset is read
+    if args.ignore_extra_rows and not args.data:
+        raise ReidbenchError("eval: --ignore-extra-rows needs --data, the dataset the rows are checked against")
     reference = load(args.data) if args.data else None
     protocol = get_protocol(args.protocol or (LAYOUTS.get(reference.kind).default_protocol if reference else "sysu"))
     protocol.check_trials(args.trials)
@@ -40,10 +48,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if reference is None or reference.kind == "sysu":
         if len(args.features) != 1:
             raise ReidbenchError("eval: SYSU-MM01 takes one --features file")
-        out = evaluate_feature_file(args.features[0], protocol.name, args.trials, args.distance, reference)
+        out = evaluate_feature_file(args.features[0], protocol.name, args.trials, args.distance, reference,
+                                    ignore_extra=args.ignore_extra_rows)
     else:
         out = evaluate_dataset_features(args.features, reference, protocol.name, args.trials, args.distance,
-                                        args.allow_shared_model)
+                                        args.allow_shared_model, ignore_extra=args.ignore_extra_rows)
     for note in sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]}):
         print(f"reidbench: note: {note}", file=sys.stderr)
     if args.json:

@@ -13,6 +13,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     feats.add_argument("--descriptor", required=True, choices=list(DESCRIPTORS), help="hand-crafted descriptor")
     feats.add_argument("--images", type=Path, required=True, help="folder searched recursively")
     feats.add_argument("--out", type=Path, required=True, help="npz to write (features, paths)")
+    feats.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                       help="stored precision (float32: half the size, the precision the benchmark uses)")
     add_progress(feats)
     feats.set_defaults(func=cmd_features)
 
@@ -20,6 +22,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 def cmd_features(args: argparse.Namespace) -> int:
     from reidbench.methods.handcrafted.export import export_features
 
-    path = export_features(args.descriptor, args.images, args.out, progress=not args.no_progress)
+    path = export_features(args.descriptor, args.images, args.out, progress=not args.no_progress, dtype=args.dtype)
     print(f"reidbench: wrote {path}")
     return 0

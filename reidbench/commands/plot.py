@@ -59,11 +59,11 @@ def cmd_cmc(args: argparse.Namespace) -> int:
 
 def cmd_losses(args: argparse.Namespace) -> int:
     from reidbench.figures.canvas import save_figure
-    from reidbench.figures.losses import find_loss_log, plot_losses, read_loss_log
+    from reidbench.figures.losses import discriminator_chance, find_loss_log, plot_losses, read_loss_log
 
     if args.smooth is not None and args.smooth < 1:
         raise ReidbenchError(f"--smooth must be at least 1, got {args.smooth}")
     path, name, title = find_loss_log(args.run)
-    fig, _ = plot_losses(read_loss_log(path), path, title, args.smooth)
+    fig, _ = plot_losses(read_loss_log(path), path, title, args.smooth, discriminator_chance(args.run))
     base = args.run if args.run.is_dir() else args.run.parent
     return report_written(save_figure(fig, args.out or base / "figures" / f"{name}_losses"))

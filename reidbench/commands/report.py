@@ -21,6 +21,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from reidbench.figures.html_report import build_report
+    from reidbench.options import check_range, check_seed
 
+    check_range("--queries", args.queries, 1)
+    check_seed(args.seed)
     return report_written([build_report(args.results, args.out, args.protocol, args.show, args.queries,
                                         seed=args.seed)])

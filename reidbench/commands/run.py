@@ -5,15 +5,16 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from reidbench.commands.common import add_dataset, add_launcher, add_progress, csv, ints, launcher_from
+from reidbench.commands.common import add_dataset, add_kernels, add_launcher, add_progress, csv, ints, launcher_from
 from reidbench.errors import ReidbenchError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="fit, embed and evaluate methods under a protocol")
     run.add_argument("--config", type=Path, help="a run config (TOML); options given here win over it")
-    run.add_argument("--methods", type=csv, help="comma-separated method names (see `list`), or a group: "
-                                                 "table1, handcrafted, deep, all (required without --config)")
+    run.add_argument("--methods", type=csv, help="comma-separated method names (see `list`), groups (table1, "
+                                                 "handcrafted, deep, all) or quoted glob patterns ('lomo_*'); "
+                                                 "required without --config")
     add_dataset(run)
     run.add_argument("--protocol", help="default: the dataset's own (sysu for SYSU-MM01; sysu-agw: the AGW lineage)")
     run.add_argument("--settings", type=csv, help="comma-separated setting keys of the protocol (default: all of them)")
@@ -32,6 +33,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--resume", action="store_true", help="continue interrupted training from its checkpoint")
     add_launcher(run, "method and seed")
     add_progress(run)
+    add_kernels(run)
     run.set_defaults(func=cmd_run, interrupt_hint="; run the same command with --resume to continue training "
                                                   "from its last checkpoint")
 
@@ -45,10 +47,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reidbench.store import load_results
 
     cfg = load_run_config(args.config) if args.config else RunConfig()
-    pick = lambda flag, key, default: flag if flag is not None else getattr(cfg, key) or default  # noqa: E731
+    pick = lambda flag, key, default: (flag if flag is not None  # noqa: E731
+                                       else default if getattr(cfg, key) is None else getattr(cfg, key))
     if args.methods is None and not cfg.methods:
         raise ReidbenchError("run: the following arguments are required: --methods (or --config FILE)")
     methods = expand_methods(list(pick(args.methods, "methods", [])))
+    stray = [f"[{table}.{m}]" for table in ("overrides", "tuned") for m in getattr(cfg, table) if m not in methods]
+    if stray:
+        raise ReidbenchError(f"{args.config}: {', '.join(stray)} for a method not in this run "
+                             f"(methods: {', '.join(methods)}); a typo, or add it to the methods")
     data, dataset = (args.data, args.dataset) if args.data or args.dataset else (cfg.data, cfg.dataset)
     tuned = {m: {"overrides": cfg.overrides.get(m, {}), "tuning": info} for m, info in cfg.tuned.items()}
     manual = {m: v for m, v in cfg.overrides.items() if m not in tuned}

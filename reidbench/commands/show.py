@@ -23,7 +23,11 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from reidbench.figures.retrieval import choose_queries, load_run, render_grid, retrieve, save_grid
+    from reidbench.options import check_range, check_seed
 
+    check_range("--queries", args.queries, 1)
+    check_range("--top-k", args.top_k, 1)
+    check_seed(args.seed)
     view = load_run(args.run, args.setting, args.data)
     grid = render_grid(view, retrieve(view, choose_queries(view, args.queries, args.seed), args.top_k))
     out = args.out or args.run.parent / "figures" / f"{view.name}_retrieval_{view.setting}.png"

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reidbench.commands.common import add_dataset, add_launcher, add_progress, csv, launcher_from, report_written
+from reidbench.commands.common import add_dataset, add_kernels, add_launcher, add_progress, csv, launcher_from, report_written
 from reidbench.protocols import setting_keys
 
 
@@ -32,7 +32,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--out", type=Path, help="sweep folder (default: sweeps/METHOD-KEY[-val])")
     add_launcher(sw, "point")
     add_progress(sw)
-    sw.set_defaults(func=cmd_sweep)
+    add_kernels(sw)
+    sw.set_defaults(func=cmd_sweep, interrupt_hint="; run the same command again to resume it (finished points "
+                                                  "are kept)")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from reidbench.errors import ReidbenchError
@@ -14,10 +15,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     table = sub.add_parser("table", help="print a Table-1-style report of a results folder")
     table.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                        help="results folder (the published ones: results/synthetic-small)")
-    table.add_argument("--variants", default="default", choices=VARIANTS,
-                       help="default: each method's default or tuned config (other seeds and trial counts "
-                            "labelled); all: every config, labelled with what it changes")
-    table.add_argument("--format", default="markdown", choices=FORMATS, help="output format")
+    table.add_argument("--variants", default="all", choices=VARIANTS,
+                       help="all: every config that was run, each method's default (or tuned) config first, "
+                            "the others labelled with what they change; default: only the default or tuned "
+                            "configs (other seeds and trial counts labelled)")
+    table.add_argument("--format", default="markdown", choices=(*FORMATS, "tidy"),
+                       help="csv: the table alone, its caption on stderr; json: caption and cells; tidy: the "
+                            "long data frame (reidbench.load_results) as CSV")
     table.add_argument("--protocol", help="default: the results' own (their dataset's default protocol when there are several)")
     table.add_argument("--std", action="store_true", help="show mean ± std over trials (over seeds / trials)")
     table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows (SYSU-MM01) and other "
@@ -38,6 +42,11 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise ReidbenchError(f"no result files in {args.results}; run `reidbench run` first "
                              "(the published reference results are in results/synthetic-small)")
     rows = select_rows(results, args.protocol, variants=args.variants)
+    if args.format == "tidy":
+        from reidbench.frame import tidy
+
+        print(tidy(rows).to_csv(index=False).rstrip("\n"))
+        return 0
     caption = caption_for(rows, args.with_paper, args.std)
     diffs = None
     if args.baseline:
@@ -48,4 +57,6 @@ def cmd_table(args: argparse.Namespace) -> int:
                     "(n.s.) where the trials do not support it")
     frame = build_table(rows, with_paper=args.with_paper, std=args.std, minp=args.minp, extra=diffs)
     print(render(frame, args.format, caption))
+    if args.format == "csv":  # a CSV file holds the table alone
+        print(f"reidbench: caption: {caption}", file=sys.stderr)
     return 0

@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
@@ -124,17 +125,31 @@ def read_list_text(path: Path, what: str) -> str:
         raise ReidbenchError(f"malformed {what} {path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def path_label_lines(path: Path, what: str) -> list[tuple[int, str, int]]:
-    """(line number, relative path, label) of every ``<path> <label>`` line (RegDB's and LLCM's lists)."""
+def path_label_lines(path: Path, what: str, root: Path) -> list[tuple[int, str, int]]:
+    """(line number, relative path, label) of every ``<path> <label>`` line (RegDB's and LLCM's lists);
+    each path must name a file inside ``root`` (see :func:`check_inside`)."""
     out = []
+    real_root = Path(os.path.realpath(root))
     for n, line in enumerate(read_list_text(path, what).splitlines(), 1):
         m = _PATH_LABEL.match(line)
         if m is None:
             raise ReidbenchError(f"malformed {what} {path}, line {n}: expected '<path> <label>', got {line!r}")
+        check_inside(root, real_root, m.group(1), f"{what} {path}, line {n}")
         out.append((n, m.group(1), int(m.group(2))))
     if not out:
         raise ReidbenchError(f"malformed {what} {path}: the file is empty")
     return out
+
+
+def check_inside(root: Path, real_root: Path, rel: str, where: str) -> None:
+    """``rel`` must lead to a place inside the dataset root: relative, no ``..``, no symlink out of it
+    (a list line pointing elsewhere would be read, trained on and fingerprinted)."""
+    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).is_absolute() or PureWindowsPath(rel).drive:
+        raise ReidbenchError(f"{where}: '{rel}' is an absolute path; paths are relative to the dataset root {root}")
+    if ".." in PurePosixPath(rel.replace("\\", "/")).parts:
+        raise ReidbenchError(f"{where}: '{rel}' climbs out with '..'; paths are relative to the dataset root {root}")
+    if not Path(os.path.realpath(root / rel)).is_relative_to(real_root):
+        raise ReidbenchError(f"{where}: '{rel}' leads outside the dataset root {root} (a symbolic link)")
 
 
 def synthetic_metadata(root: Path) -> dict | None:

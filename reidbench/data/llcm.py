@@ -9,18 +9,22 @@ Layout (``regdb_llcm.md`` B1)::
 
 Files are named ``<pid %04d>_c<cam %02d>_s<6 digits>_f<4 digits>_<vis|nir>.jpg``; the
 nine cameras film in both modalities (camera k by day is camera k by night). The test
-protocol reads the camera folders, parsing camera and ID relative to the root (the
-official code's first-``cam``-in-the-path parsing breaks under some roots). Decision
+protocol reads the camera folders the official code lists (:data:`TEST_CAMERAS`: no
+``test_nir/cam3``), parsing camera and ID relative to the root (the official code's
+first-``cam``-in-the-path parsing breaks under some roots). Every path, listed or found,
+must stay inside the root. Decision
 (spec D8): the validation identities are a seeded tenth of the 713 training identities.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from reidbench.data.dataset import Dataset, Split, path_label_lines, split_off_validation, synthetic_metadata
+from reidbench.data.dataset import (Dataset, Split, check_inside, path_label_lines, split_off_validation,
+                                    synthetic_metadata)
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.data.sysu import parse_id_list
 from reidbench.errors import ReidbenchError
@@ -30,6 +34,9 @@ CAMERAS = tuple(range(1, 10))
 LLCM_CAMERAS = CameraFacts(location={c: c for c in CAMERAS}, modality={c: None for c in CAMERAS},
                            exclude="identity_at_place")
 TEST_FOLDERS = {VISIBLE: "test_vis", INFRARED: "test_nir"}
+# The camera folders the official code reads (DEEN/data_manager.py, process_query_llcm and
+# process_gallery_llcm): all nine VIS cameras, NIR without camera 3; test_nir/cam3 is never read.
+TEST_CAMERAS = {VISIBLE: CAMERAS, INFRARED: tuple(c for c in CAMERAS if c != 3)}
 TRAIN_FILES = {VISIBLE: "train_vis.txt", INFRARED: "train_nir.txt"}
 VAL_SEED = 2023
 FILE = re.compile(r"^(\d{4})_c(\d{2})_s\d{6}_f\d{4}_(vis|nir)\.(jpg|png|bmp)$")
@@ -100,7 +107,7 @@ def load_llcm(root: Path, name: str | None = None) -> LlcmDataset:
 
 def _read_train(path: Path, root: Path, modality: int) -> list[tuple[str, int, int, int]]:
     rows = []
-    for n, rel, _ in path_label_lines(path, "LLCM list"):
+    for n, rel, _ in path_label_lines(path, "LLCM list", root):
         if not (root / rel).is_file():
             raise ReidbenchError(f"list {path}, line {n}: image not found: {rel}")
         pid, cam, mod = parse_name(Path(rel).name, root / rel)
@@ -113,9 +120,10 @@ def _read_train(path: Path, root: Path, modality: int) -> list[tuple[str, int, i
 def _camera_folders(root: Path, modality: int, test_ids: tuple[int, ...]) -> list[tuple[str, int, int, int]]:
     """Test images of one modality: ID-major, then camera, then sorted file name (the official order)."""
     top = TEST_FOLDERS[modality]
+    real_root = Path(os.path.realpath(root))
     rows = []
     for pid in test_ids:
-        for cam in CAMERAS:
+        for cam in TEST_CAMERAS[modality]:
             folder = root / top / f"cam{cam}" / f"{pid:04d}"
             if not folder.is_dir():
                 continue
@@ -123,5 +131,7 @@ def _camera_folders(root: Path, modality: int, test_ids: tuple[int, ...]) -> lis
                 f_pid, f_cam, f_mod = parse_name(fname, folder / fname)
                 if (f_pid, f_cam, f_mod) != (pid, cam, modality):
                     raise ReidbenchError(f"{folder / fname}: its name disagrees with its folder")
-                rows.append((f"{top}/cam{cam}/{pid:04d}/{fname}", pid, cam, modality))
+                rel = f"{top}/cam{cam}/{pid:04d}/{fname}"
+                check_inside(root, real_root, rel, f"LLCM test folder {folder}")
+                rows.append((rel, pid, cam, modality))
     return rows

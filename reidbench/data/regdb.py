@@ -15,10 +15,12 @@ are a seeded tenth of its training identities (held out from training).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reidbench.data.dataset import Dataset, Split, path_label_lines, split_off_validation, synthetic_metadata
+from reidbench.data.dataset import (Dataset, Split, check_inside, path_label_lines, split_off_validation,
+                                    synthetic_metadata)
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
 from reidbench.errors import ReidbenchError
 
@@ -92,20 +94,23 @@ def load_regdb(root: Path, name: str | None = None) -> RegdbDataset:
             raise ReidbenchError(f"not a RegDB layout: missing folder {root / folder}")
     files = tuple(sorted(p.relative_to(root).as_posix() for folder in ("Visible", "Thermal")
                          for p in (root / folder).rglob("*") if p.is_file()))
+    real_root = Path(os.path.realpath(root))
+    for rel in files:  # every file is fingerprinted: none may be a link out of the root
+        check_inside(root, real_root, rel, f"RegDB image folder {root / rel.split('/')[0]}")
     present = set(files)
     idx = {}
     for trial in range(1, TRIALS + 1):
         for part in ("train", "test"):
             for mod in MODALITIES:
-                idx[(part, mod, trial)] = _read_idx(root / "idx" / idx_name(part, mod, trial), mod, present)
+                idx[(part, mod, trial)] = _read_idx(root / "idx" / idx_name(part, mod, trial), mod, present, root)
         _check_trial(idx, trial, root)
     return RegdbDataset(root, idx, files, name=name or root.name, synthetic=synthetic_metadata(root))
 
 
-def _read_idx(path: Path, modality: str, present: set[str]) -> IdxFile:
+def _read_idx(path: Path, modality: str, present: set[str], root: Path) -> IdxFile:
     folder = MODALITIES[modality][0]
     paths, pids, labels = [], [], []
-    for n, rel, label in path_label_lines(path, "RegDB split file"):
+    for n, rel, label in path_label_lines(path, "RegDB split file", root):
         parts = rel.split("/")
         if len(parts) != 3 or parts[0] != folder or not parts[1].isdigit():
             raise ReidbenchError(f"malformed split file {path}, line {n}: '{rel}' is not {folder}/<id>/<file>")

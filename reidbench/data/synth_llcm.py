@@ -25,13 +25,13 @@ import numpy as np
 from tqdm import tqdm
 
 from reidbench.data.imageset import INFRARED, VISIBLE
-from reidbench.data.llcm import CAMERAS, TEST_FOLDERS
+from reidbench.data.llcm import CAMERAS, TEST_CAMERAS, TEST_FOLDERS
 from reidbench.data.synth import Camera, _default_workers, build_replica, encode_jpeg, identity, render_shot, run_jobs
 from reidbench.errors import ReidbenchError
 
 GENERATOR_VERSION = 1
 HEIGHTS = (96, 160)
-NIR_CAMERAS = tuple(c for c in CAMERAS if c != 3)
+NIR_CAMERAS = TEST_CAMERAS[INFRARED]  # the official code reads no test_nir/cam3
 _TAG_IDENTITY, _TAG_IMAGE, _TAG_PLAN, _TAG_NAME = 21, 22, 23, 24
 _SCENES = ("room1", "room2", "gate", "garden", "passage", "room1", "gate", "garden", "passage")
 SUFFIX = {VISIBLE: "vis", INFRARED: "nir"}

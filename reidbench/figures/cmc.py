@@ -85,8 +85,9 @@ def plot_cmc(curves: list[CmcCurve], setting: str, context: str, note: str = "")
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"CMC, {setting_group(setting)} (mean of {'/'.join(map(str, trials))} trials)"
-                 + (f"; {note}" if note else "") + "\n" + textwrap.fill(context, 120), fontsize=8)
+    # A figure title, centred on the figure (the axes are narrowed by the legend), wrapped to fit it.
+    fig.suptitle(f"CMC, {setting_group(setting)} (mean of {'/'.join(map(str, trials))} trials)"
+                 + (f"; {note}" if note else "") + "\n" + textwrap.fill(context, 110), fontsize=8)
     return fig
 
 

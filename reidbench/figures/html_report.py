@@ -49,7 +49,8 @@ def build_report(results_dir: Path, out_dir: Path, protocol: str | None = None, 
                                                   "learn without one)")))
     sections.append(Section("Retrieval examples (Fig. 6)", _retrieval_figure(_pick_show(rows, show),
                                                                              queries, top_k, seed)))
-    page = _page(f"reidbench report: {results_dir}", context, sections)
+    first = rows[0].result  # named by what it shows; a folder's absolute path says nothing to a reader
+    page = _page(f"reidbench report: {first['dataset']['name']}, {first['protocol']['label']}", context, sections)
     return write_bytes_atomic(Path(out_dir) / "index.html", page.encode())
 
 
@@ -66,7 +67,8 @@ def _loss_figure(row: Row) -> str:
     except ReidbenchError:
         return ""  # no log: nothing to show for this run
     try:
-        fig, _ = losses.plot_losses(losses.read_loss_log(path), path, title)
+        fig, _ = losses.plot_losses(losses.read_loss_log(path), path, title,
+                                    chance=losses.discriminator_chance(Path(row.result["_path"])))
     except ReidbenchError as exc:
         return _note(f"{row.label}: {exc}")
     return _figure(png_base64(fig), f"{row.label}: loss curves ({path.name})")

@@ -1,8 +1,9 @@
 """Training-loss curves of a deep run (the paper's Fig. 4 and Fig. 5).
 
 Fig. 4: the generator loss l_gen and the discriminator loss l_dis over training,
-with ln 2, the chance level of the 2-class modality cross-entropy (the paper sees
-l_dis settle "at about 0.7"). Fig. 5: the generator's total loss, with the
+with its chance level: ln 2 for the 2-class modality cross-entropy per image, 2 ln 2 as
+cmGAN logs it under ``pair_reduction = pair_sum`` (eq. 6 as written, both presets: each
+pair's RGB and IR terms summed). Fig. 5: the generator's total loss, with the
 adversarial term (l_total = l_gen - gamma * l_dis) and without it (l_gen), on
 generator steps only: on a discriminator step l_total is the discriminator's own loss.
 """
@@ -22,6 +23,7 @@ from reidbench.report import dataset_text
 from reidbench.store import read_result
 
 FIG4 = ("l_gen", "l_dis")
+PAIR_SUM_CHANCE = 2 * math.log(2)  # l_dis of a guessing discriminator, summed over a pair's two images
 FIG5 = ("l_total", "l_gen")
 
 Series = tuple[np.ndarray, np.ndarray]  # steps, values
@@ -50,6 +52,17 @@ def find_loss_log(run: Path) -> tuple[Path, str, str]:
     if not path.is_file():
         raise ReidbenchError(f"'{name}' has no loss log ({path} not found): only trained deep methods log losses")
     return path, name, title
+
+
+def discriminator_chance(run: Path) -> tuple[float, str]:
+    """(value, label) of l_dis for a guessing discriminator: the per-image cross-entropy ln 2 times
+    the pair factor of the run's resolved ``pair_reduction`` (2 for ``pair_sum``, which both presets
+    use and which a work folder, recording no config, is taken to have)."""
+    run = Path(run)
+    reduction = read_result(run)["method"].get("resolved", {}).get("pair_reduction") if run.is_file() else None
+    if reduction == "image_mean":
+        return math.log(2), "ln 2 (chance)"
+    return PAIR_SUM_CHANCE, "2 ln 2 (chance, pair sum)"
 
 
 def read_loss_log(path: Path) -> pd.DataFrame:
@@ -98,9 +111,13 @@ def auto_window(n: int) -> int:
     return max(1, n // 50)
 
 
-def plot_losses(frame: pd.DataFrame, path: Path, title: str, smooth: int | None = None
+def plot_losses(frame: pd.DataFrame, path: Path, title: str, smooth: int | None = None,
+                chance: tuple[float, str] = (PAIR_SUM_CHANCE, "2 ln 2 (chance, pair sum)")
                 ) -> tuple[Figure, dict[str, Series]]:
-    """Fig. 4 (two panels) and Fig. 5 (one panel); returns the raw plotted series by name."""
+    """Fig. 4 (two panels) and Fig. 5 (one panel); returns the raw plotted series by name.
+
+    ``chance``: where and how to draw l_dis's chance line (:func:`discriminator_chance`).
+    """
     require(frame, FIG4, path, "Fig. 4")
     require(frame, FIG5, path, "Fig. 5")
     data = {"l_gen": series(frame, "l_gen"), "l_dis": series(frame, "l_dis"),
@@ -111,7 +128,7 @@ def plot_losses(frame: pd.DataFrame, path: Path, title: str, smooth: int | None 
     ax_gen, ax_dis, ax_tot = fig.subplots(1, 3)
     _draw(ax_gen, *data["l_gen"], "C0", r"$\ell_{gen}$", window)
     _draw(ax_dis, *data["l_dis"], "C3", r"$\ell_{dis}$", window)
-    ax_dis.axhline(math.log(2), color="0.3", ls="--", lw=1, label=r"ln 2 (chance)")
+    ax_dis.axhline(chance[0], color="0.3", ls="--", lw=1, label=chance[1])
     _draw(ax_tot, *data["l_gen (generator steps)"], "C0", r"without: $\ell_{gen}$", window)
     _draw(ax_tot, *data["l_total (generator steps)"], "C2", r"with discriminator: $\ell_{gen} - \gamma\ell_{dis}$", window)
     ax_gen.set_title("Fig. 4: generator loss", fontsize=10)

@@ -5,7 +5,6 @@ sensitivity, or from a validation sweep's tuning record (``sweep --on val``).
 """
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from reidbench.errors import ReidbenchError
 from reidbench.figures.canvas import new_figure
 from reidbench.protocols import setting_group, setting_keys
 from reidbench.report import context_text, dataset_text
+from reidbench.store import read_result
 from reidbench.protocols.validation import TEST_SENSITIVITY
 
 PLOTTED = ("r1", "mAP")
@@ -32,7 +32,7 @@ def load_points(out: Path, manifest: dict[str, Any]) -> tuple[Points, str]:
     for p in manifest["points"]:
         path = Path(out) / p["result"] if p.get("result") else None
         if path is not None and path.exists():
-            results.append((p["value"], json.loads(path.read_text())))
+            results.append((p["value"], read_result(path)))
     if not results:
         raise ReidbenchError(f"no finished sweep points under {out}")
     first = results[0][1]

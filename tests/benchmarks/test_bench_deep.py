@@ -8,8 +8,11 @@ scaling), channels-last and fused optimisers, with no host sync inside a round.
 - CPU: cmGAN's alternation cycle (5 generator + 1 discriminator step) at the paper's batch.
 - GPU (skipped without one): cmGAN at the paper's batch (10 identities x (1 RGB + 1 IR),
   goal >= 3,000 images/s on one H100), AGW at its batch (8 x (4 RGB + 4 IR), goal
-  >= 2,500 images/s) and embedding (goal >= 10,000 images/s). The goals are asserted on
-  Hopper GPUs (H100/H200) and recorded elsewhere.
+  >= 2,500 images/s; the goal was set for the official 1-channel non-local blocks, and
+  this measures the configured width), each eager and with ``compile=true`` (torch.compile
+  with CUDA graphs), and embedding through the engine's own path (the images copied to
+  the device once, gathered there chunk by chunk; goal >= 10,000 images/s). The goals are
+  asserted on Hopper GPUs (H100/H200) and recorded elsewhere. No GPU has run them yet.
 
 Run: pytest tests/benchmarks/test_bench_deep.py --benchmark-enable
 """
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import reidbench.methods.deep.zoo  # noqa: F401  (registers the deep methods)
-from reidbench.methods.deep.data import Augmenter, get_profile, to_device, to_unit_float
+from reidbench.methods.deep.data import Augmenter, get_profile, to_device
+from reidbench.methods.deep.engine import Engine, EngineSettings, compile_networks
 from reidbench.methods.deep.task import Amp, Batch, Task
 from reidbench.registry import create_method
 
@@ -36,7 +41,7 @@ GOALS = {"cmgan": 3000.0, "agw": 2500.0, "embed": 10000.0}  # images/s on one H1
 class Bench:
     """A method's task on ``device`` with the paper preset's network and input, from random weights."""
 
-    def __init__(self, name: str, device: torch.device, **overrides: Any):
+    def __init__(self, name: str, device: torch.device, compiled: bool = False, **overrides: Any):
         method = create_method(name, {"preset": "paper", "weights": "none", **overrides})
         self.config = method.resolved_config(device.type)
         torch.manual_seed(0)
@@ -44,6 +49,8 @@ class Bench:
         self.format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         for net in self.task.networks.values():
             net.to(device, memory_format=self.format)
+        self.compiled = compiled
+        self.nets = compile_networks(self.task.networks, device) if compiled else self.task.networks
         self.amp = Amp("auto", device, list(self.task.optimizers))
         self.device = device
         self.profile = get_profile(self.config["input"])
@@ -65,7 +72,9 @@ class Bench:
         for step in range(steps):
             x = self.augmenter.apply(images, to_device(self.augmenter.draw(n), self.device))
             batch = Batch(x.contiguous(memory_format=self.format), labels, modalities, n_rgb=ids * k)
-            _, values = self.task.train_step(step, batch, self.task.networks, self.amp)
+            if self.compiled:  # as the engine does: a new step for CUDA graphs
+                torch.compiler.cudagraph_mark_step_begin()
+            _, values = self.task.train_step(step, batch, self.nets, self.amp)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return float(values["l_total"])
@@ -75,6 +84,7 @@ def _record(benchmark: BenchmarkFixture, bench: Bench, images: int, goal: str | 
     images_per_s = images / benchmark.stats.stats.mean
     name = torch.cuda.get_device_name(bench.device) if bench.device.type == "cuda" else "cpu"
     benchmark.extra_info.update({"images_per_s": round(images_per_s, 1), "device": name, "amp": bench.amp.mode,
+                                 "compile": bench.compiled,
                                  "channels_last": bench.format == torch.channels_last,
                                  "input": bench.config["input"], "threads": torch.get_num_threads(),
                                  "goal_images_per_s_h100": GOALS.get(goal or "")})
@@ -92,10 +102,12 @@ def test_cmgan_train_step_resnet50_288x144_cpu(benchmark: BenchmarkFixture) -> N
 
 
 @needs_gpu
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("name, steps", [("cmgan", 10 * CYCLE), ("agw", 30)])
-def test_train_step_gpu(benchmark: BenchmarkFixture, name: str, steps: int) -> None:
-    """The paper preset's training step at its own batch (cmGAN 20 images, AGW 64)."""
-    bench = Bench(name, torch.device("cuda"))
+def test_train_step_gpu(benchmark: BenchmarkFixture, name: str, steps: int, compiled: bool) -> None:
+    """The paper preset's training step at its own batch (cmGAN 20 images, AGW 64); the warm-up round
+    holds compilation and CUDA-graph capture."""
+    bench = Bench(name, torch.device("cuda"), compiled)
     batch = bench.config["ids_per_batch"] * 2 * bench.config["imgs_per_modality"]
     last = benchmark.pedantic(bench.train_round, args=(steps,), rounds=5, iterations=1, warmup_rounds=1)
     _record(benchmark, bench, steps * batch, name)
@@ -104,20 +116,25 @@ def test_train_step_gpu(benchmark: BenchmarkFixture, name: str, steps: int) -> N
 
 @needs_gpu
 def test_embedding_gpu(benchmark: BenchmarkFixture) -> None:
-    """cmGAN's test features as the engine computes them: autocast, float32 features, batches of eval_batch."""
+    """cmGAN's test features through the engine's path: decoded uint8 images on the host (as the decode
+    cache gives them), copied to the device once, gathered and embedded there eval_batch at a time
+    under autocast, float32 features back in the set's order."""
     bench = Bench("cmgan", torch.device("cuda"))
-    n, chunks = bench.config["eval_batch"], 20
-    images = bench.batch_images(n)
-    modalities = torch.zeros(n, dtype=torch.long, device=bench.device)
+    n = 20 * bench.config["eval_batch"]
+    p = bench.profile
+    decoded = torch.randint(0, 256, (n, p.height, p.width, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    mods = np.repeat([0, 1], n // 2)
+    engine = Engine(EngineSettings(method="cmgan", config=bench.config, steps=1, eval_every=1, ckpt_every=1,
+                                   ids_per_batch=bench.config["ids_per_batch"], per_modality=1, profile=p,
+                                   eval_batch=bench.config["eval_batch"]), lambda n, d: bench.task)
+    engine.task, engine.amp, engine.device = bench.task, bench.amp, bench.device
     bench.task.train(False)
 
     def embed() -> torch.Tensor:
-        with torch.no_grad(), bench.amp.autocast():
-            out = [bench.task.embed(to_unit_float(images).contiguous(memory_format=bench.format), modalities, n)
-                   .float() for _ in range(chunks)]
+        feats = engine.embed_decoded(decoded, mods)
         torch.cuda.synchronize(bench.device)
-        return out[-1]
+        return feats
 
     feats = benchmark.pedantic(embed, rounds=5, iterations=1, warmup_rounds=1)
-    _record(benchmark, bench, n * chunks, "embed")
-    assert torch.isfinite(feats).all()
+    _record(benchmark, bench, n, "embed")
+    assert feats.shape[0] == n and feats.dtype == torch.float32 and torch.isfinite(feats).all()
