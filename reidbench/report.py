@@ -80,13 +80,13 @@ def build_table(rows: list[Row], with_paper: bool = False, std: bool = False, mi
         cells.append([_cell(numbers, row.label, s.key, m, std) for s in settings for m in metrics]
                      + ([] if extra is None else list(extra.loc[row.label])))
         index.append(f"{row.label} (synthetic data)" if with_paper and synthetic else row.label)
-        if with_paper and row.method in paper.index and not row.variant and protocol == PAPER_PROTOCOL:
+        if with_paper and row.method in paper.index and row.own_config and protocol == PAPER_PROTOCOL:
             cells.append([_paper_cell(paper.loc[row.method], s.key, m) for s in settings for m in metrics]
                          + [""] * n_extra)
             index.append(f"{paper.loc[row.method, 'label']} (paper, {PAPER_DATASET})")
-        elif with_paper and not row.variant:
+        elif with_paper and row.own_config:
             add_published(row.method) or add_published(row.method, beside)
-    shown = {row.method for row in rows if not row.variant}
+    shown = {row.method for row in rows if row.own_config}
     for method in dict.fromkeys(others["method"]) if with_paper else ():
         if method not in shown:
             add_published(method)
@@ -127,7 +127,7 @@ def caption_for(rows: list[Row], with_paper: bool = False, std: bool = False) ->
         protocol = rows[0].result["protocol"]["name"]
         if protocol == PAPER_PROTOCOL:
             caption += f"; '(paper)' rows: Dai et al., IJCAI 2018, Table 1, on the real {PAPER_DATASET}"
-        shown = {row.method for row in rows if not row.variant}
+        shown = {row.method for row in rows if row.own_config}
         others = published(protocol)
         beside = published_beside(protocol)
         sources = [*others["source"], *beside[beside["method"].isin(shown - set(others["method"]))]["source"]]

@@ -33,6 +33,7 @@ class Row:
     label: str
     variant: str  # "" for a config without manual overrides, at seed 0 with the most trials here
     shown: bool = True  # in the default view (see the module docstring)
+    own_config: bool = True  # the method's default or tuned config at the most trials, whatever its seeds
 
     @property
     def result(self) -> dict[str, Any]:
@@ -115,8 +116,8 @@ def select_rows(results: list[dict[str, Any]], protocol: str | None, methods: li
     rows = []
     for name in names:
         plain = [not g[0]["method"].get("changed") for g in by_method[name]]
-        runs = [Row(tuple(g), _label(g[0], variant_of(g, trials)), variant_of(g, trials), ok or not any(plain))
-                for g, ok in zip(by_method[name], plain)]
+        runs = [Row(tuple(g), _label(g[0], variant_of(g, trials)), variant_of(g, trials), ok or not any(plain),
+                    ok and g[0]["protocol"]["trials"] == trials) for g, ok in zip(by_method[name], plain)]
         rows += sorted((row for row in runs if row.shown or variants == "all"),
                        key=lambda row: (row.variant != "", row.label))
     return rows
