@@ -51,8 +51,8 @@ class Pinning:
 _state: Pinning | None = None
 
 
-def is_pinned_env(env: dict[str, str] | os._Environ = os.environ) -> bool:
-    return all(env.get(k) == v for k, v in PINNED_ENV.items())
+def is_pinned_env() -> bool:
+    return all(os.environ.get(k) == v for k, v in PINNED_ENV.items())
 
 
 def why_not(mode: str, device: str) -> str:

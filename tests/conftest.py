@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 
 from reidbench.data.sysu import SysuDataset, load_sysu
+from reidbench.data import synth_llcm, synth_regdb
 from reidbench.data.synth import generate
 
 
@@ -27,6 +28,19 @@ def tiny_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(tiny_root) -> SysuDataset:
     return load_sysu(tiny_root)
+
+
+@pytest.fixture(scope="session")
+def regdb_root(tmp_path_factory) -> Path:
+    """The RegDB replica (``tiny``), read-only: tests that change it work on a copy."""
+    return synth_regdb.generate(tmp_path_factory.mktemp("regdb") / "tiny", "tiny", seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def llcm_root(tmp_path_factory) -> Path:
+    """The LLCM replica (``tiny``), read-only. "cam" in its path: the official code's path parsing
+    would read the camera from it."""
+    return synth_llcm.generate(tmp_path_factory.mktemp("camera_rig") / "llcm", "tiny", seed=0, progress=False)
 
 
 def _official(name: str) -> np.ndarray:

@@ -17,7 +17,6 @@ import pytest
 
 from reidbench.cli import main
 from reidbench.config import tuned_in_effect
-from reidbench.data import synth_llcm, synth_regdb
 from reidbench.data.layouts import load
 from reidbench.errors import ReidbenchError
 from reidbench.schemacheck import first_problem
@@ -208,16 +207,6 @@ def test_other_reidbench_files_beside_results_are_skipped(tmp_path):
 
 
 # ------------------------------------------------------------------ feature rows outside the dataset
-@pytest.fixture(scope="module")
-def llcm_root(tmp_path_factory) -> Path:
-    return synth_llcm.generate(tmp_path_factory.mktemp("llcm") / "llcm", "tiny", seed=0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def regdb_root(tmp_path_factory) -> Path:
-    return synth_regdb.generate(tmp_path_factory.mktemp("regdb") / "regdb", "tiny", seed=0, progress=False)
-
-
 def _features(paths: list[str], out: Path) -> Path:
     rng = np.random.default_rng(0)
     np.savez(out, features=rng.normal(size=(len(paths), 8)), paths=np.array(paths))

@@ -28,17 +28,6 @@ from test_match_rules import literal
 
 
 @pytest.fixture(scope="session")
-def regdb_root(tmp_path_factory) -> Path:
-    return synth_regdb.generate(tmp_path_factory.mktemp("regdb") / "tiny", "tiny", seed=0, progress=False)
-
-
-@pytest.fixture(scope="session")
-def llcm_root(tmp_path_factory) -> Path:
-    # "cam" in the root's path: the official code's path parsing would read the camera from it
-    return synth_llcm.generate(tmp_path_factory.mktemp("camera_rig") / "llcm", "tiny", seed=0, progress=False)
-
-
-@pytest.fixture(scope="session")
 def regdb(regdb_root) -> RegdbDataset:
     return load(regdb_root)
 

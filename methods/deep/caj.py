@@ -28,7 +28,7 @@ from torch import nn
 
 from reidbench.methods.deep.agw import AGW, AgwTask
 from reidbench.methods.deep.encoding import IMAGENET_MEAN, IMAGENET_STD
-from reidbench.methods.deep.losses import identity_loss, pairwise_distances
+from reidbench.methods.deep.losses import identity_loss, weighted_pair_distances
 from reidbench.methods.deep.task import Amp, Batch, Task
 
 CAJ_EPOCHS = 100
@@ -54,21 +54,10 @@ def squared_difference_triplet(features: torch.Tensor, pids: torch.Tensor) -> to
     """CAJ's triplet (``TripletLoss_ADP``, alpha = gamma = 1, square = 1): AGW's softmax-weighted
     positive and softmin-weighted negative distances d_p, d_n per anchor, then the soft margin
     of ±(d_p - d_n)², the sign pushing d_p below d_n; the square is capped at 88 as there."""
-    x = features.float()
-    d = pairwise_distances(x, squared=False)
-    pos = (pids[:, None] == pids[None, :]).to(x.dtype)
-    neg = 1.0 - pos
-    far_pos = (d * _masked_softmax(d * pos, pos)).sum(1)
-    near_neg = (d * _masked_softmax(-d * neg, neg)).sum(1)
+    far_pos, near_neg = weighted_pair_distances(features, pids)
     diff = (far_pos - near_neg).pow(2).clamp_max(88.0)
     sign = torch.where(far_pos > near_neg, 1.0, -1.0)
     return F.softplus(sign * diff).mean()
-
-
-def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    shifted = scores - (scores * mask).amax(1, keepdim=True)
-    e = shifted.exp() * mask
-    return e / (e.sum(1, keepdim=True) + 1e-6)
 
 
 class CajTask(AgwTask):

@@ -89,13 +89,18 @@ def weighted_regularization_triplet(features: torch.Tensor, pids: torch.Tensor) 
     negatives weigh more), through the soft margin log(1 + exp(d_p - d_n)); mean over
     anchors. Pairs of either modality count, the anchor itself among its positives.
     """
+    far_pos, near_neg = weighted_pair_distances(features, pids)
+    return F.softplus(far_pos - near_neg).mean()
+
+
+def weighted_pair_distances(features: torch.Tensor, pids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per anchor, AGW's softmax-weighted positive distance and softmin-weighted negative distance
+    (the anchor itself among its positives); AGW's and CAJ's triplets differ only in what follows."""
     x = features.float()
     d = pairwise_distances(x, squared=False)
     pos = (pids[:, None] == pids[None, :]).to(x.dtype)
     neg = 1.0 - pos
-    far_pos = (d * _softmax_weights(d * pos, pos)).sum(1)
-    near_neg = (d * _softmax_weights(-d * neg, neg)).sum(1)
-    return F.softplus(far_pos - near_neg).mean()
+    return (d * _softmax_weights(d * pos, pos)).sum(1), (d * _softmax_weights(-d * neg, neg)).sum(1)
 
 
 def _softmax_weights(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
