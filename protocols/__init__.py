@@ -9,8 +9,8 @@ from typing import Any
 
 from reidbench.errors import ReidbenchError
 from reidbench.plugins import Registry
-from reidbench.protocols.base import Galleries, Protocol, describe_source
-from reidbench.protocols.settings import ALL_SETTINGS, Setting, SysuSetting, sysu_setting
+from reidbench.protocols.base import Galleries, Protocol
+from reidbench.protocols.settings import Setting
 
 
 def _builtins() -> None:
@@ -45,10 +45,17 @@ def setting_keys() -> list[str]:
     return list(dict.fromkeys(s.key for p in PROTOCOLS.all().values() for s in p.settings))
 
 
+def describe_source(source: str) -> str:
+    """What a gallery source means (for captions and reports), as the protocol that names it words it;
+    the source itself when no registered protocol does."""
+    return next((p.gallery_sources[source] for p in PROTOCOLS.all().values() if source in p.gallery_sources),
+                source)
+
+
 def setting_group(key: str) -> str:
     """The column-group title of a setting key (the key itself when no protocol defines it)."""
     return next((s.group for p in PROTOCOLS.all().values() for s in p.settings if s.key == key), key)
 
 
-__all__ = ["ALL_SETTINGS", "Galleries", "PROTOCOLS", "Protocol", "Setting", "SysuSetting", "describe_source",
-           "get_protocol", "setting_group", "setting_keys", "sysu_setting"]
+__all__ = ["Galleries", "PROTOCOLS", "Protocol", "Setting", "describe_source", "get_protocol", "setting_group",
+           "setting_keys"]

@@ -20,17 +20,27 @@ import random
 import numpy as np
 
 from reidbench.data.sysu import SysuDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries
-from reidbench.protocols.settings import SysuSetting
-from reidbench.protocols.sysu import SysuProtocol, cell_offsets
+from reidbench.protocols.base import Galleries
+from reidbench.protocols.sysu import SysuProtocol, cell_offsets, missing_test_images
+from reidbench.protocols.sysu_settings import SysuSetting
 
 AGW_SEEDED = "agw_seeded"
-GALLERY_SOURCES[AGW_SEEDED] = "AGW-lineage seeded galleries, random.Random(trial) (not the official protocol)"
 
 
 class SysuAgw(SysuProtocol):
     name = "sysu-agw"
     label = "AGW-lineage seeded galleries (random.Random(trial)); not the official protocol"
+    gallery_sources = {AGW_SEEDED: "AGW-lineage seeded galleries, random.Random(trial) (not the official protocol)"}
+
+    def features_note(self, data: SysuDataset, reference: SysuDataset | None) -> str:
+        """Why these galleries may differ from the AGW code's draws ('' if they do not)."""
+        missing = missing_test_images(data, reference)
+        if missing == 0:
+            return ""
+        what = (f"lacks {missing} test image(s) of {'the dataset' if reference is not None else 'SYSU-MM01'}"
+                if missing else "cannot be checked against a full listing (pass --data ROOT)")
+        return (f"the feature file {what}; sysu-agw draws its galleries from the images present, "
+                "so they differ from the AGW code's draws on the full dataset")
 
     def _galleries(self, data: SysuDataset, setting: SysuSetting, trials: int) -> Galleries:
         offsets = cell_offsets(data)

@@ -20,13 +20,6 @@ from reidbench.errors import ReidbenchError
 from reidbench.evaluation import MatchRule
 from reidbench.protocols.settings import MAX_TRIALS, Setting
 
-# gallery source -> what it means, for captions and reports; each protocol module adds its own
-GALLERY_SOURCES: dict[str, str] = {}
-
-
-def describe_source(source: str) -> str:
-    return GALLERY_SOURCES.get(source, source)
-
 
 @dataclass(frozen=True)
 class Galleries:
@@ -47,6 +40,9 @@ class Protocol(abc.ABC):
     cmc: ClassVar[str] = "identity"  # or "image" (reidbench.evaluation.CMC_KINDS)
     table_metrics: ClassVar[tuple[str, ...]] = ("r1", "r10", "r20", "mAP")  # the columns its papers print
     max_trials: ClassVar[int] = MAX_TRIALS
+    # gallery source (Galleries.source) -> what it means, for captions and reports
+    # (read by reidbench.protocols.describe_source over every registered protocol)
+    gallery_sources: ClassVar[dict[str, str]] = {}
 
     def setting(self, key: str) -> Setting:
         for s in self.settings:
@@ -54,6 +50,17 @@ class Protocol(abc.ABC):
                 return s
         raise ReidbenchError(f"protocol '{self.name}' has no setting '{key}' "
                              f"(known: {', '.join(s.key for s in self.settings)})")
+
+    def select_settings(self, modes: tuple[str, ...] | None, shots: tuple[str, ...] | None) -> list[Setting]:
+        """The settings that ``--modes``/``--shots`` name (at least one of them given). They are
+        SYSU-MM01's options: a protocol without search modes and gallery shots refuses them."""
+        raise ReidbenchError(f"--modes and --shots are SYSU-MM01's; protocol '{self.name}' has the settings "
+                             f"{', '.join(s.key for s in self.settings)} (--settings)")
+
+    def features_note(self, data: Dataset, reference: Dataset | None) -> str:
+        """What readers of ``reidbench eval``'s numbers must know about features scored from their paths
+        alone (``data``, built from a feature file's paths; ``reference``: the dataset of ``--data``)."""
+        return ""
 
     def check_trials(self, trials: int) -> None:
         if not 1 <= trials <= self.max_trials:

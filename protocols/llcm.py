@@ -20,13 +20,11 @@ import numpy as np
 
 from reidbench.data.imageset import INFRARED, VISIBLE, ImageSet
 from reidbench.data.llcm import LlcmDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol
+from reidbench.protocols.base import Galleries, Protocol
 from reidbench.protocols.settings import Setting
 
 LLCM_SEEDED = "llcm_seeded"
 LLCM_FULL = "llcm_full_vis"
-GALLERY_SOURCES[LLCM_SEEDED] = "one image per (ID, camera) of the other modality, random.Random(trial) (official)"
-GALLERY_SOURCES[LLCM_FULL] = "every VIS test image (test.py's swapped VIS->IR mode; probes are sampled NIR)"
 IR2VIS = Setting("ir2vis", "IR to VIS")
 VIS2IR = Setting("vis2ir", "VIS to IR")
 VIS2IR_TESTPY = Setting("vis2ir-testpy", "test.py 'VIS to IR' (sampled IR probes vs all VIS)")
@@ -48,6 +46,8 @@ class LlcmProtocol(Protocol):
     layout = "llcm"
     table_metrics = ("r1", "r10", "r20", "mAP", "mINP")
     settings = (IR2VIS, VIS2IR, VIS2IR_TESTPY)
+    gallery_sources = {LLCM_SEEDED: "one image per (ID, camera) of the other modality, random.Random(trial) (official)",
+                       LLCM_FULL: "every VIS test image (test.py's swapped VIS->IR mode; probes are sampled NIR)"}
 
     def evaluation_set(self, data: LlcmDataset, trial: int = 0) -> ImageSet:
         return data.split().test

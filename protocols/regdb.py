@@ -14,12 +14,10 @@ import numpy as np
 
 from reidbench.data.imageset import INFRARED, VISIBLE, ImageSet
 from reidbench.data.regdb import RegdbDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol
+from reidbench.protocols.base import Galleries, Protocol
 from reidbench.protocols.settings import Setting
 
 REGDB_SPLITS = "regdb_splits"
-GALLERY_SOURCES[REGDB_SPLITS] = ("every test image of the other modality, in each trial's own train/test split "
-                                 "(idx files; a model per trial)")
 V2T = Setting("v2t", "Visible to Thermal")
 T2V = Setting("t2v", "Thermal to Visible")
 _PROBE_MODALITY = {"v2t": VISIBLE, "t2v": INFRARED}
@@ -32,6 +30,8 @@ class RegdbProtocol(Protocol):
     table_metrics = ("r1", "r10", "r20", "mAP", "mINP")
     settings = (V2T, T2V)
     cmc = "image"
+    gallery_sources = {REGDB_SPLITS: ("every test image of the other modality, in each trial's own train/test split "
+                                      "(idx files; a model per trial)")}
 
     def evaluation_set(self, data: RegdbDataset, trial: int = 0) -> ImageSet:
         return data.split(trial).test

@@ -15,20 +15,21 @@ import numpy as np
 import scipy.io
 
 from reidbench.data.imageset import INFRARED, ImageSet
-from reidbench.data.sysu import CAMERAS, SysuDataset
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol
-from reidbench.protocols.settings import ALL_SETTINGS, MAX_TRIALS, SysuSetting
+from reidbench.data.sysu import CAMERAS, SysuDataset, official_ids
+from reidbench.errors import ReidbenchError
+from reidbench.protocols.base import Galleries, Protocol
+from reidbench.protocols.settings import MAX_TRIALS, Setting
+from reidbench.protocols.sysu_settings import ALL_SETTINGS, GALLERY_CAMS, SHOTS, SysuSetting
 
 OFFICIAL = "official_rand_perm"
 SEEDED = "seeded_rand_perm"
 TABLE_SEED = 2017  # seeds the substitute table; the cell (cam, pid) is mixed in
-GALLERY_SOURCES[OFFICIAL] = "official trials (rand_perm_cam.mat)"
-GALLERY_SOURCES[SEEDED] = "seeded trials shaped like the official table (not the official galleries)"
 
 TrialTable = dict[tuple[int, int], np.ndarray]  # (cam, pid) -> 10 x n, 1-based positions
 
 
 def _official_file(name: str):
+    """A file of the protocol's own package data (the trial table; the ID lists are the data layer's)."""
     return resources.files("reidbench.protocols").joinpath("official", name)
 
 
@@ -47,12 +48,6 @@ def official_table() -> TrialTable:
     return table
 
 
-@lru_cache(maxsize=1)
-def official_test_ids() -> tuple[int, ...]:
-    with resources.as_file(_official_file("test_id.mat")) as path:
-        return tuple(sorted(int(x) for x in scipy.io.loadmat(path)["id"].ravel()))
-
-
 def seeded_table(data: SysuDataset) -> TrialTable:
     """A table shaped like the official one, drawn from a fixed seed per (camera, ID)."""
     table: TrialTable = {}
@@ -67,7 +62,7 @@ def seeded_table(data: SysuDataset) -> TrialTable:
 
 def matches_official(data: SysuDataset) -> bool:
     """True when the test IDs and every test (camera, ID) image count equal the official table."""
-    if data.ids("test") != official_test_ids():
+    if data.ids("test") != official_ids("test"):
         return False
     table = official_table()
     return all(table.get((cam, pid), np.empty((10, 0))).shape[1] == data.count(cam, pid)
@@ -81,12 +76,41 @@ def trial_table(data: SysuDataset) -> tuple[TrialTable, str]:
     return seeded_table(data), SEEDED
 
 
+def missing_test_images(data: SysuDataset, reference: SysuDataset | None) -> int | None:
+    """Test images of the reference listing absent from ``data`` (None: no reference fits).
+
+    The reference is the dataset given with ``--data``, else SYSU-MM01's official listing
+    when the test identities are the official ones.
+    """
+    cells = [(cam, pid) for cam in CAMERAS for pid in data.ids("test")]
+    if reference is not None:
+        return sum(max(0, reference.count(*c) - data.count(*c)) for c in cells)
+    if data.ids("test") != official_ids("test"):
+        return None
+    table = official_table()
+    return sum(max(0, (table[c].shape[1] if c in table else 0) - data.count(*c)) for c in cells)
+
+
 class SysuProtocol(Protocol):
     """What both SYSU-MM01 protocols share: every test image is embedded once; IR images are the
     probes (cameras 3 and 6, camera-major, then ID, then file order); galleries are RGB rows."""
 
     layout = "sysu"
     settings = ALL_SETTINGS
+
+    def select_settings(self, modes: tuple[str, ...] | None, shots: tuple[str, ...] | None) -> list[Setting]:
+        """Search modes x gallery shots, in the order given (an omitted one means all of them)."""
+        modes = tuple(GALLERY_CAMS) if modes is None else modes
+        shots = tuple(SHOTS) if shots is None else shots
+        if not modes or not shots:
+            raise ReidbenchError("--modes and --shots each need at least one value")
+        for mode in modes:
+            if mode not in GALLERY_CAMS:
+                raise ReidbenchError(f"unknown mode '{mode}' (known: {', '.join(GALLERY_CAMS)})")
+        for shot in shots:
+            if shot not in SHOTS:
+                raise ReidbenchError(f"unknown shots '{shot}' (known: {', '.join(SHOTS)})")
+        return [self.setting(f"{m}-{s}") for m in dict.fromkeys(modes) for s in dict.fromkeys(shots)]
 
     def evaluation_set(self, data: SysuDataset, trial: int = 0) -> ImageSet:
         return data.split().test
@@ -108,6 +132,8 @@ def cell_offsets(data: SysuDataset) -> dict[tuple[int, int], int]:
 class SysuOfficial(SysuProtocol):
     name = "sysu"
     label = "SYSU-MM01 protocol (Wu et al., ICCV 2017)"
+    gallery_sources = {OFFICIAL: "official trials (rand_perm_cam.mat)",
+                       SEEDED: "seeded trials shaped like the official table (not the official galleries)"}
 
     def _galleries(self, data: SysuDataset, setting: SysuSetting, trials: int) -> Galleries:
         table, source = trial_table(data)

@@ -15,12 +15,38 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Sequence
 
-# Python started in the repository root (``python -m reidbench``, torchrun and Slurm jobs) finds this
-# folder before an installed reidbench; the method and protocol packages it maps in as
-# ``reidbench.methods`` and ``reidbench.protocols`` then live beside it, in the checkout.
+# Python started in the repository root (``python -m reidbench``, pytest, torchrun and Slurm jobs)
+# finds this folder before an installed reidbench, and ``reidbench.methods`` and
+# ``reidbench.protocols`` then live beside it in the checkout (reidbench/package_map.py says where).
+# A finder at the end of sys.meta_path maps exactly those names to their folders (subpackages
+# follow from their ``__path__``), and only where nothing else (an install) provides them.
 _CHECKOUT = Path(__file__).resolve().parent.parent
-if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "methods" / "__init__.py").is_file():
-    __path__.append(str(_CHECKOUT))  # noqa: F821 (a package's own __path__)
+if (_CHECKOUT / "pyproject.toml").is_file():
+    def _map_checkout() -> None:
+        import sys
+        from importlib.machinery import ModuleSpec
+        from importlib.util import find_spec, spec_from_file_location
+
+        from reidbench.package_map import FOLDERS
+
+        folders = {name: _CHECKOUT / folder for name, folder in FOLDERS.items()
+                   if (_CHECKOUT / folder / "__init__.py").is_file() and find_spec(name) is None}
+
+        class CheckoutFinder:
+            """``reidbench.methods`` -> ``<checkout>/methods`` (and so on), nothing else."""
+
+            @staticmethod
+            def find_spec(name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+                folder = folders.get(name)
+                if folder is None:
+                    return None
+                return spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+
+        if folders:
+            sys.meta_path.append(CheckoutFinder())
+
+    _map_checkout()
+    del _map_checkout
 
 from reidbench.registry import create_method, register_method  # noqa: E402
 
@@ -31,12 +57,15 @@ _LAZY = {"load_results": "reidbench.frame", "table": "reidbench.frame", "tidy": 
                                                       "evaluate_galleries")}}
 
 
-def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Path | None = None,
-        protocol: str | None = None, seeds: Sequence[int] = (0,), **options: Any) -> list[Path]:
+def run(methods: Sequence[str] | str | None = None, dataset: str | None = None, data: str | Path | None = None,
+        protocol: str | None = None, seeds: Sequence[int] | None = None, config: str | Path | None = None,
+        **options: Any) -> list[Path]:
     """Run methods as ``reidbench run`` does and return the result files written.
 
-    ``protocol`` defaults to the dataset layout's own. ``options`` are
-    :class:`reidbench.runner.RunOptions` fields: ``modes``, ``shots``, ``settings``,
+    ``config`` is a run config (TOML) read exactly as ``reidbench run --config`` reads it
+    (``[tuned.METHOD]`` values stay val-tuned); what is given here wins over it. ``protocol``
+    defaults to the dataset layout's own, ``seeds`` to (0,). ``options`` are
+    :class:`reidbench.runoptions.RunOptions` fields: ``modes``, ``shots``, ``settings``,
     ``trials``, ``device``, ``results``, ``cache``, ``overrides`` ({method: {key: value}}),
     ``defaults``, ``progress`` (False: no progress bars and no messages). Messages go to the
     ``logging`` logger ``"reidbench"`` (INFO). ``kernels`` (auto, pinned, native) pins the CPU
@@ -45,15 +74,13 @@ def run(methods: Sequence[str] | str, dataset: str | None = None, data: str | Pa
     from reidbench.kernels import pin
     from reidbench.messages import silenced
 
-    pin(options.pop("kernels", "auto"), options.get("device", "auto"))  # before numpy loads, where it has not yet
-    from reidbench.runner import RunOptions, run as run_methods
+    pin(options.pop("kernels", "auto"), options.get("device") or "auto")  # before numpy loads, where it has not yet
+    from reidbench.runner import run as run_methods
+    from reidbench.runoptions import run_options
 
-    names = [methods] if isinstance(methods, str) else list(methods)
-    for key in ("modes", "shots", "settings"):
-        if key in options:
-            options[key] = tuple(options[key])
-    opts = RunOptions(methods=names, dataset=dataset, data=Path(data) if data is not None else None,
-                      protocol=protocol, seeds=tuple(seeds), **options)
+    opts = run_options(Path(config) if config is not None else None,
+                       methods=[methods] if isinstance(methods, str) else methods, dataset=dataset,
+                       data=Path(data) if data is not None else None, protocol=protocol, seeds=seeds, **options)
     with silenced(not opts.progress):
         return run_methods(opts)
 

@@ -1,16 +1,15 @@
 """Evaluating features computed elsewhere: npz files of ``features`` and ``paths``.
 
-Paths are relative to the dataset root, as the dataset names its images. SYSU-MM01
-features can be scored from their paths alone (``cam3/0006/0001.jpg``: camera,
-identity and position in the sorted folder, so the official trial table applies
-whenever the file covers the folders completely); RegDB and LLCM features are scored
-against their dataset (``--data ROOT``: its split files). RegDB's trials are separate
-splits, so it takes one file per trial (one model each); one file for every trial is
-refused unless ``allow_shared`` (and then labelled).
+Paths are relative to the dataset root, as the dataset names its images. Where a layout's
+paths alone say camera and identity (SYSU-MM01: ``Layout.feature_dataset``), the features
+are scored from their paths, with ``--data`` optional; other layouts' features (RegDB,
+LLCM) are scored against their dataset (``--data ROOT``: its split files). RegDB's trials
+are separate splits, so it takes one file per trial (one model each); one file for every
+trial is refused unless ``allow_shared`` (and then labelled). Scoring is the runner's
+(:func:`reidbench.scoring.score_trials`), so the numbers are those a run would give.
 """
 from __future__ import annotations
 
-import re
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -18,21 +17,16 @@ from typing import Any, Callable
 import numpy as np
 
 from reidbench.data.dataset import Dataset
+from reidbench.data.imageset import ImageSet
 from reidbench.data.layouts import LAYOUTS
-from reidbench.data.sysu import CAMERAS, SysuDataset, _check_test_ids
 from reidbench.errors import ReidbenchError
-from reidbench.protocols import get_protocol
-from reidbench.protocols.agw import SysuAgw
-from reidbench.protocols.sysu import official_table, official_test_ids
-from reidbench.scoring import evaluate_plan, summarise
-
-_PATH = re.compile(r"^cam([1-6])/(\d{4})/(\d{4})\.jpg$")
-
+from reidbench.protocols import Protocol
+from reidbench.scoring import score_trials, summarise
 
 _ZIP_MAGIC = b"PK\x03\x04"  # an npz is a zip archive
 
 
-def load_feature_file(path: Path, sysu_paths: bool = True) -> tuple[np.ndarray, list[str]]:
+def load_feature_file(path: Path) -> tuple[np.ndarray, list[str]]:
     """Read and validate the npz; every problem is one clear line.
 
     The features keep their stored dtype; rows are converted to float64 (and
@@ -63,82 +57,47 @@ def load_feature_file(path: Path, sysu_paths: bool = True) -> tuple[np.ndarray, 
     if len(paths) != len(feats):
         raise ReidbenchError(f"{path}: {len(paths)} paths but {len(feats)} feature rows")
     names = [str(p).replace("\\", "/").removeprefix("./") for p in paths]
-    for name in names if sysu_paths else ():
-        if not _PATH.match(name):
-            raise ReidbenchError(f"{path}: path '{name}' is outside the SYSU-MM01 layout "
-                                 "(expected camK/NNNN/NNNN.jpg relative to the dataset root)")
     if len(set(names)) != len(names):
         raise ReidbenchError(f"{path}: repeated paths")
     return feats, names
 
 
-def dataset_from_paths(names: list[str], test_ids: tuple[int, ...] | None = None) -> SysuDataset:
-    """A listing-only dataset built from the paths; test IDs default to the official ones present."""
-    files: dict[tuple[int, int], list[str]] = {}
-    for name in names:
-        m = _PATH.match(name)
-        files.setdefault((int(m.group(1)), int(m.group(2))), []).append(name)
-    present = {pid for _, pid in files}
-    tests = tuple(sorted(present & set(test_ids if test_ids is not None else official_test_ids())))
-    if not tests:
-        raise ReidbenchError("no test identity of the protocol appears in the feature file's paths")
-    listing = {k: tuple(sorted(v)) for k, v in files.items() if k[1] in tests}
-    _check_test_ids(listing, tests, Path("<feature file>"))
-    return SysuDataset(Path("."), listing, {"train": (), "val": (), "test": tests}, name="features")
+def evaluate_features(files: list[Path], protocol: Protocol, trials: int, distance: str,
+                      reference: Dataset | None = None, *, allow_shared: bool = False,
+                      ignore_extra: bool = False) -> dict[str, Any]:
+    """Every setting of the protocol: percentages averaged over the trials, plus per-trial values.
 
-
-def missing_test_images(data: SysuDataset, reference: SysuDataset | None) -> int | None:
-    """Test images of the reference listing absent from the feature file (None: no reference fits).
-
-    The reference is the dataset given with ``--data``, else SYSU-MM01's official listing
-    when the test identities are the official ones.
+    ``reference`` is the dataset of ``--data``: required where paths alone do not say camera and
+    identity; otherwise it supplies the test identities and the complete listing.
     """
-    cells = [(cam, pid) for cam in CAMERAS for pid in data.ids("test")]
     if reference is not None:
-        return sum(max(0, reference.count(*c) - data.count(*c)) for c in cells)
-    if data.ids("test") != official_test_ids():
-        return None
-    table = official_table()
-    return sum(max(0, (table[c].shape[1] if c in table else 0) - data.count(*c)) for c in cells)
+        protocol.check_dataset(reference)
+    layout = LAYOUTS.get(protocol.layout)
+    if layout.feature_dataset is not None:
+        if len(files) != 1:
+            raise ReidbenchError(f"eval: {layout.label} takes one --features file")
+        return _from_paths(files[0], protocol, layout.feature_dataset, trials, distance, reference, ignore_extra)
+    if reference is None:
+        raise ReidbenchError(f"eval: the {protocol.name} protocol needs --data, the dataset root (its split files)")
+    return _against_dataset(files, reference, protocol, trials, distance, allow_shared, ignore_extra)
 
 
-def agw_coverage_warning(data: SysuDataset, reference: SysuDataset | None) -> str:
-    """Why sysu-agw galleries of these features may differ from the AGW code's draws ('' if they do not)."""
-    missing = missing_test_images(data, reference)
-    if missing == 0:
-        return ""
-    what = (f"lacks {missing} test image(s) of {'the dataset' if reference is not None else 'SYSU-MM01'}"
-            if missing else "cannot be checked against a full listing (pass --data ROOT)")
-    return (f"the feature file {what}; sysu-agw draws its galleries from the images present, "
-            "so they differ from the AGW code's draws on the full dataset")
-
-
-def evaluate_feature_file(path: Path, protocol_name: str = "sysu", trials: int = 10,
-                          distance: str = "euclidean", reference: SysuDataset | None = None, *,
-                          ignore_extra: bool = False) -> dict[str, Any]:
-    """SYSU-MM01 features: every setting, percentages averaged over the trials, plus per-trial values.
-
-    ``reference`` (the dataset of ``--data``) supplies the test identities and the
-    complete listing the AGW-lineage galleries are checked against.
-    """
+def _from_paths(path: Path, protocol: Protocol, feature_dataset: Callable[..., Dataset], trials: int, distance: str,
+                reference: Dataset | None, ignore_extra: bool) -> dict[str, Any]:
+    """One file scored from its paths (a listing-only dataset of the test images it holds)."""
     feats, names = load_feature_file(path)
     ours, extra = dataset_rows(names, reference, path, ignore_extra) if reference is not None else (names, 0)
-    data = dataset_from_paths(ours, reference.ids("test") if reference is not None else None)
-    protocol = get_protocol(protocol_name)
+    data = feature_dataset(ours, path, reference)
     protocol.check_dataset(data)
-    warning = agw_coverage_warning(data, reference) if protocol_name == SysuAgw.name else ""
-    notes = "; ".join(n for n in (warning, _ignored_note(extra, reference)) if n)
+    notes = "; ".join(n for n in (protocol.features_note(data, reference), _ignored_note(extra, reference)) if n)
     source = _hand_over(feats, names, path)
     del feats  # scoring frees the whole file's array once it has the rows it scores
     return _counted(_score(protocol, data, trials, distance, source, notes), extra)
 
 
-def evaluate_dataset_features(paths: list[Path], data: Dataset, protocol_name: str | None, trials: int,
-                              distance: str, allow_shared: bool = False, *,
-                              ignore_extra: bool = False) -> dict[str, Any]:
-    """Features of a dataset's evaluation images (any layout), one file per trial where trials are splits."""
-    protocol = get_protocol(protocol_name or LAYOUTS.get(data.kind).default_protocol)
-    protocol.check_dataset(data)
+def _against_dataset(paths: list[Path], data: Dataset, protocol: Protocol, trials: int, distance: str,
+                     allow_shared: bool, ignore_extra: bool) -> dict[str, Any]:
+    """Features of a dataset's evaluation images, one file per trial where trials are splits."""
     note = ""
     if data.splits_per_trial and len(paths) != trials:
         if len(paths) != 1 or not allow_shared:
@@ -148,7 +107,7 @@ def evaluate_dataset_features(paths: list[Path], data: Dataset, protocol_name: s
         note = "one model's features for every trial (--allow-shared-model): it saw other trials' test identities"
     elif not data.splits_per_trial and len(paths) != 1:
         raise ReidbenchError(f"{data.name}: give one feature file (its trials share their test images)")
-    loaded = {i: load_feature_file(p, sysu_paths=False) for i, p in enumerate(paths)}
+    loaded = {i: load_feature_file(p) for i, p in enumerate(paths)}
     extra = sum(dataset_rows(names, data, paths[i], ignore_extra)[1] for i, (_, names) in loaded.items())
     note = "; ".join(n for n in (note, _ignored_note(extra, data)) if n)
     return _counted(_score(protocol, data, trials, distance,
@@ -178,27 +137,25 @@ def _counted(out: dict[str, Any], extra: int) -> dict[str, Any]:
     return {key: {**res, "ignored_rows": extra} for key, res in out.items()}
 
 
-def _score(protocol: Any, data: Dataset, trials: int, distance: str, features_of: Any, note: str) -> dict[str, Any]:
+def _score(protocol: Protocol, data: Dataset, trials: int, distance: str,
+           features_of: Callable[[int], tuple[np.ndarray, list[str], Path]], note: str) -> dict[str, Any]:
     """The runner's scoring on given features: ``features_of(trial) -> (features, paths, file)``."""
-    galleries = {s.key: protocol.galleries(data, s, trials) for s in protocol.settings}
-    groups = [[t] for t in range(trials)] if data.splits_per_trial else [list(range(trials))]
-    metrics: dict[str, list] = {s.key: [] for s in protocol.settings}
-    for group in groups:
+    settings = list(protocol.settings)
+    galleries = {s.key: protocol.galleries(data, s, trials) for s in settings}
+
+    def scored_rows(group: list[int], images: ImageSet) -> np.ndarray:
         feats, names, file = features_of(group[0])
-        images = protocol.evaluation_set(data, group[0])
         row = {name: i for i, name in enumerate(names)}
         missing = [p for p in images.paths if p not in row]
         if missing:
             raise ReidbenchError(f"{file}: no features for {len(missing)} of the {len(images)} images the protocol "
                                  f"scores (first: {missing[0]})")
-        e = _scored_rows(feats, [row[p] for p in images.paths], names, file)
-        del feats  # the rest of the file is not needed: a whole-dataset file must not stay alive
-        plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
-                for s in protocol.settings}
-        for key, ms in evaluate_plan(e, images, plan, distance, protocol.match_rule(data)).items():
-            metrics[key] += ms
+        return _scored_rows(feats, [row[p] for p in images.paths], names, file)  # the rest of the file is let go
+
+    scores = score_trials(protocol, data, settings, galleries, trials, distance, scored_rows)
+    assert scores is not None  # features_of always gives features
     out = {}
-    for key, ms in metrics.items():
+    for key, ms in scores.metrics.items():
         sm = summarise(ms, galleries[key])
         out[key] = {**sm["mean"], "trials": sm["trials"], "num_valid_probes": sm["num_valid_probes"],
                     "gallery_source": sm["gallery_source"], "cmc": protocol.cmc, "exclude": data.cameras.exclude,

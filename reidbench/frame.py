@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from reidbench.errors import ReidbenchError
 from reidbench.protocols import setting_keys
 from reidbench.selection import Row, select_rows
+from reidbench.store import Result, read_result
 from reidbench.store import load_results as read_results
-from reidbench.store import read_result
 
 COLUMNS = ("dataset", "fingerprint", "synthetic", "protocol", "method", "label", "row", "variant", "shown",
            "origin", "config", "result_id", "seed", "setting", "gallery_source", "trial", "metric", "value", "path")
@@ -30,7 +30,7 @@ TABLE_METRICS = ("r1", "r10", "r20", "mAP")
 def load_results(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """A tidy frame of the result files in a folder, of one file, or of a list of files."""
     paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
-    results: list[dict[str, Any]] = []
+    results: list[Result] = []
     for path in paths:
         if path.is_dir():
             results += read_results(path)
@@ -38,7 +38,7 @@ def load_results(source: str | Path | Iterable[str | Path]) -> pd.DataFrame:
             results.append({**read_result(path), "_path": str(path)})
         else:
             raise ReidbenchError(f"no result file or folder at {path}")
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[Result]] = {}
     for r in results:
         groups.setdefault((r["dataset"]["fingerprint"], r["protocol"]["name"]), []).append(r)
     rows = [row for (_, protocol), group in groups.items() for row in select_rows(group, protocol, variants="all")]

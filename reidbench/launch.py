@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -45,6 +45,27 @@ class Launcher:
     def shows_progress(self, wanted: bool) -> bool:
         """Progress bars only where one item at a time runs here: interleaved or remote bars help nobody."""
         return wanted and self.kind == "local" and self.jobs == 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointOptions:
+    """What a sweep's and a tuning's points share: the data, the seed, and where and how they run."""
+
+    data: Path | None = None
+    dataset: str | None = None
+    seed: int = 0
+    launcher: Launcher = field(default_factory=Launcher)  # local processes (jobs) or Slurm jobs
+    devices: tuple[str, ...] = ()  # points take them round-robin ('auto' when none)
+    cache: Path | None = None
+    progress: bool = True
+
+    def device_for(self, n: int) -> str:
+        devices = self.devices or ("auto",)
+        return devices[n % len(devices)]
+
+    @property
+    def point_progress(self) -> bool:
+        return self.launcher.shows_progress(self.progress)
 
 
 class _Job:
@@ -87,3 +108,18 @@ def launch(fn: Callable[[Any], Any], items: Sequence[Any], launcher: Launcher) -
             yield i, job.result(), None
         except Exception as exc:  # a failed job is reported; the others still finish
             yield i, None, describe(exc).splitlines()[-1][:500]
+
+
+def run_points(fn: Callable[[Any], Any], items: Sequence[Any], launcher: Launcher, what: str,
+               label: Callable[[int], str], report: Callable[[int, int, Any, str | None], None]) -> None:
+    """Run every item (a run's method and seed, a sweep's or a tuning's point) where the launcher says,
+    ``report(n, index, result, error)`` as each finishes, then fail naming every item that failed; the
+    finished ones are kept, so the same command again runs only what is missing."""
+    failures = []
+    for n, (i, out, error) in enumerate(launch(fn, items, launcher), 1):
+        if error is not None:
+            failures.append(f"{label(i)}: {error}")
+        report(n, i, out, error)
+    if failures:
+        raise ReidbenchError(f"{len(failures)} {what}(s) failed (the others are kept; run the same command again "
+                             f"to retry): {'; '.join(failures)}")

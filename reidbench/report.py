@@ -21,8 +21,10 @@ FORMATS = ("markdown", "latex", "csv", "html", "json")
 if TYPE_CHECKING:
     import pandas as pd
 
+    from reidbench.store import DatasetRecord, Result
 
-def dataset_text(dataset: dict[str, Any]) -> str:
+
+def dataset_text(dataset: DatasetRecord) -> str:
     """The dataset's name, and for a generated replica that it is synthetic."""
     synthetic = dataset.get("synthetic")
     if not synthetic:
@@ -31,7 +33,7 @@ def dataset_text(dataset: dict[str, Any]) -> str:
             f"not {dataset.get('layout_label', 'SYSU-MM01')} images)")
 
 
-def context_text(results: list[dict[str, Any]]) -> str:
+def context_text(results: list[Result]) -> str:
     """Protocol, dataset and gallery source(s) of a set of results: the facts every caption states."""
     first = results[0]
     sources = sorted({s["gallery_source"] for r in results for s in r["settings"].values()})

@@ -28,10 +28,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reidbench.atomic import atomic_open
 from reidbench.errors import ReidbenchError
+
+if TYPE_CHECKING:
+    from reidbench.store import Result
 
 _LISTS = {"methods": str, "seeds": int, "settings": str, "modes": str, "shots": str}
 _SCALARS = {"dataset": str, "data": str, "protocol": str, "trials": int, "device": str}
@@ -131,7 +134,7 @@ def write_run_config(path: Path, cfg: RunConfig, header: str = "") -> Path:
     return path
 
 
-def config_from_results(results: list[dict[str, Any]]) -> RunConfig:
+def config_from_results(results: list[Result]) -> RunConfig:
     """A run config that runs these results again: same methods, configs, seeds, dataset and settings."""
     first = results[0]
     dataset = first["dataset"]

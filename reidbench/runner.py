@@ -14,57 +14,34 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from reidbench import kernels, provenance
+from reidbench import store
 from reidbench.atomic import atomic_open, check_writable, ensure_writable
 from reidbench.config import changed_keys, tuned_in_effect
 from reidbench.device import check_device_name, device_info, resolve_device
-from reidbench.data.default import DEFAULT_DATASET, cache_home, named_dataset, named_layout
-from reidbench.data.record import dataset_record
+from reidbench.data.default import DEFAULT_DATASET, named_dataset, named_layout
 from reidbench.data.dataset import Dataset
+from reidbench.data.imageset import ImageSet
 from reidbench.data.layouts import LAYOUTS, load
 from reidbench.data.validate import check_images
 from reidbench.errors import ReidbenchError
-from reidbench.launch import Launcher, launch
+from reidbench.kernels import describe as describe_kernels
+from reidbench.launch import Launcher, run_points
 from reidbench.messages import say
-from reidbench.methods.base import RunContext, seed_everything
+from reidbench.methods.base import Method, RunContext, seed_everything
 from reidbench.options import check_seed
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
-from reidbench.protocols.settings import GALLERY_CAMS, MAX_TRIALS, SHOTS
-from reidbench.registry import MethodSpec, all_methods, get_method
-from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, encode_ranks, evaluate_plan, summarise, top_matches
+from reidbench.protocols.settings import MAX_TRIALS
+from reidbench.registry import MethodSpec, get_method
+from reidbench.runoptions import RunOptions, expand_methods
+from reidbench.scoring import RETRIEVAL_TRIAL, TOP_K, score_trials, summarise
 from reidbench.tuned import check_shipped, shipped_tuning
-from reidbench import store
-from reidbench.store import SCHEMA, default_results_dir, result_id, result_path, sidecar
-
-GROUPS = ("table1", "handcrafted", "deep", "all")
-
-
-@dataclass
-class RunOptions:
-    methods: list[str]
-    data: Path | None = None
-    dataset: str | None = None
-    protocol: str | None = None  # default: the dataset layout's own
-    settings: tuple[str, ...] | None = None  # setting keys; default: every setting of the protocol
-    modes: tuple[str, ...] | None = None  # SYSU-MM01: all, indoor
-    shots: tuple[str, ...] | None = None  # SYSU-MM01: single, multi
-    trials: int = MAX_TRIALS
-    seeds: tuple[int, ...] = (0,)
-    device: str = "auto"
-    results: Path | None = None
-    cache: Path | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)  # manual: {method: {key: value}}
-    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # {method: {"overrides", "tuning"}}
-    defaults: bool = False  # ignore the shipped tuned configs of the embedded default
-    progress: bool = True
-    resume: bool = False
-    launcher: Launcher = field(default_factory=Launcher)  # local, or one Slurm job per method and seed
+from reidbench.workspace import Workspace, model_key, run_tag
 
 
 @dataclass(frozen=True)
@@ -93,48 +70,7 @@ def settings_for(protocol: Protocol, keys: tuple[str, ...] | None = None, modes:
         return [protocol.setting(k) for k in dict.fromkeys(keys)]
     if modes is None and shots is None:
         return list(protocol.settings)
-    if protocol.layout != "sysu":
-        raise ReidbenchError(f"--modes and --shots are SYSU-MM01's; protocol '{protocol.name}' has the settings "
-                             f"{', '.join(s.key for s in protocol.settings)} (--settings)")
-    modes = tuple(GALLERY_CAMS) if modes is None else modes
-    shots = tuple(SHOTS) if shots is None else shots
-    if not modes or not shots:
-        raise ReidbenchError("--modes and --shots each need at least one value")
-    for mode in modes:
-        if mode not in GALLERY_CAMS:
-            raise ReidbenchError(f"unknown mode '{mode}' (known: {', '.join(GALLERY_CAMS)})")
-    for shot in shots:
-        if shot not in SHOTS:
-            raise ReidbenchError(f"unknown shots '{shot}' (known: {', '.join(SHOTS)})")
-    return [protocol.setting(f"{m}-{s}") for m in dict.fromkeys(modes) for s in dict.fromkeys(shots)]
-
-
-def expand_methods(names: list[str]) -> list[str]:
-    """Method names with groups expanded: ``table1`` (the paper's rows, in its order),
-    a family (``handcrafted``, ``deep``), ``all`` or a glob pattern (``lomo_*``, in registry
-    order); duplicates dropped."""
-    from fnmatch import fnmatchcase
-
-    from reidbench.paper import paper_table
-
-    out: list[str] = []
-    for name in names:
-        if name == "table1":
-            out += list(paper_table().index)
-        elif name == "all":
-            out += list(all_methods())
-        elif name in ("handcrafted", "deep"):
-            out += [n for n, spec in all_methods().items() if spec.family == name]
-        elif any(ch in name for ch in "*?["):
-            matched = [n for n in all_methods() if fnmatchcase(n, name)]
-            if not matched:
-                raise ReidbenchError(f"no method matches '{name}' (see `reidbench list`)")
-            out += matched
-        else:
-            out.append(name)
-    if not out:
-        raise ReidbenchError("no methods given (e.g. --methods hog_cca,cmgan; see `reidbench list`)")
-    return list(dict.fromkeys(out))
+    return protocol.select_settings(modes, shots)  # SYSU-MM01's modes x shots; other protocols refuse them
 
 
 def resolve_methods(names: list[str], manual: dict[str, Any],
@@ -166,8 +102,7 @@ def run(opts: RunOptions) -> list[Path]:
     check_device_name(opts.device)
     if not 1 <= opts.trials <= MAX_TRIALS:
         raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {opts.trials}")
-    early = opts.protocol or (LAYOUTS.get(named_layout(opts.dataset or DEFAULT_DATASET)).default_protocol
-                              if opts.data is None else None)
+    early = requested_protocol(opts.protocol, opts.data, opts.dataset)
     if early is not None:  # checked before the dataset is read (or generated)
         settings_for(get_protocol(early), opts.settings, opts.modes, opts.shots)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
@@ -175,16 +110,16 @@ def run(opts: RunOptions) -> list[Path]:
     settings = settings_for(protocol, opts.settings, opts.modes, opts.shots)
     protocol.check_trials(opts.trials)
     check_shipped(shipped, data)
-    check_writable(opts.results or default_results_dir(data.name))
-    cache = Path(opts.cache or cache_home() / "cache")
-    if check_images(data, cache, progress=opts.progress):
+    check_writable(opts.results or store.default_results_dir(data.name))
+    workspace = Workspace.at(opts.cache)
+    if check_images(data, workspace.root, progress=opts.progress):
         say(f"checked every image of {data.name} ({data.num_images} files): all decode")
-    results_dir = ensure_writable(opts.results or default_results_dir(data.name))  # made once the input is good
+    results_dir = ensure_writable(opts.results or store.default_results_dir(data.name))  # made once the input is good
     jobs = [(m, seed) for m in methods for seed in seeds]
     if opts.launcher.kind != "local" or (opts.launcher.jobs > 1 and len(jobs) > 1):
         return _submit(opts, jobs, results_dir)
     device = run_device(opts.device, [m.spec for m in methods])
-    say(kernels.describe())
+    say(describe_kernels())
     galleries = {s.key: protocol.galleries(data, s, opts.trials) for s in settings}
     if data.splits_per_trial:
         say(f"{data.name}: each of the {opts.trials} trials is its own train/test split: "
@@ -192,7 +127,7 @@ def run(opts: RunOptions) -> list[Path]:
     written = []
     for i, (m, seed) in enumerate(jobs, 1):
         say(f"[{i}/{len(jobs)}] {m.spec.name}" + (f", seed {seed}" if len(seeds) > 1 or seed else ""))
-        payload, artifacts = run_method(m, seed, data, protocol, settings, galleries, opts, device, cache)
+        payload, artifacts = run_method(m, seed, data, protocol, settings, galleries, opts, device, workspace)
         if payload is not None:
             written.append(_write(results_dir, payload, artifacts))
     return written
@@ -210,18 +145,25 @@ def _submit(opts: RunOptions, jobs: list[tuple[MethodRun, int]], results_dir: Pa
     """
     items = [replace(opts, methods=[m.spec.name], seeds=(seed,), results=results_dir, progress=False,
                      launcher=Launcher()) for m, seed in jobs]
-    written, failures = [], []
-    for i, paths, error in launch(run, items, opts.launcher):
-        label = f"{items[i].methods[0]}, seed {items[i].seeds[0]}"
-        if error is None:
-            say(f"job {label}: done")
-            written += paths
-        else:
-            failures.append(f"{label}: {error}")
-    if failures:
-        raise ReidbenchError(f"{len(failures)} job(s) failed (finished results are kept; rerun to retry): "
-                             + "; ".join(failures))
+    written: list[Path] = []
+
+    def label(i: int) -> str:
+        return f"{items[i].methods[0]}, seed {items[i].seeds[0]}"
+
+    def report(n: int, i: int, paths: list[Path] | None, error: str | None) -> None:
+        say(f"job {label(i)}: {'done' if error is None else 'failed'}")
+        written.extend(paths or [])
+
+    run_points(run, items, opts.launcher, "job", label, report)
     return written
+
+
+def requested_protocol(name: str | None, data: Path | None, dataset: str | None) -> str | None:
+    """The protocol a run will use, when known before its dataset is read: the named one, or a named
+    dataset's own (so that its options are checked before the dataset is generated)."""
+    if name is not None or data is not None:
+        return name
+    return LAYOUTS.get(named_layout(dataset or DEFAULT_DATASET)).default_protocol
 
 
 def protocol_for(data: Dataset, name: str | None) -> Protocol:
@@ -233,78 +175,68 @@ def protocol_for(data: Dataset, name: str | None) -> Protocol:
 
 def run_method(m: MethodRun, seed: int, data: Dataset, protocol: Protocol, settings: list[Setting],
                galleries: dict[str, Galleries], opts: RunOptions, device: str,
-               cache: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+               workspace: Workspace) -> tuple[store.Result | None, dict[str, Path]]:
     """Fit, embed and evaluate one method with one seed; (None, {}) on non-zero ranks of a distributed run.
 
-    On a dataset whose trials are separate splits the method is trained once per trial.
+    On a dataset whose trials are separate splits the method is fitted once per trial.
     """
-    spec = m.spec
-    resolved = spec.factory(m.config).resolved_config(device)
-    key = model_key(spec, resolved, seed)
-    groups = [[t] for t in range(opts.trials)] if data.splits_per_trial else [list(range(opts.trials))]
-    seed_everything(seed, torch=spec.needs_torch)
-    timings: dict[str, float] = {"fit_s": 0.0, "embed_s": 0.0, "eval_s": 0.0}
+    method = m.spec.factory(m.config)
+    resolved = method.resolved_config(device)
+    seed_everything(seed, torch=m.spec.needs_torch)
     start = time.perf_counter()
-    metrics: dict[str, list] = {s.key: [] for s in settings}
-    digests, ranks, provenance_of, artifacts, local, resumed = [], {}, {}, {}, {}, []
-    for group in groups:
+    fits = _Fits(method, m.spec.name, seed, model_key(m.spec, resolved, seed), data, device, workspace, opts)
+    scores = score_trials(protocol, data, settings, galleries, opts.trials, method.distance, fits, retrievals=True)
+    if scores is None:
+        return None, {}
+    summaries: dict[str, store.SettingSummary] = {
+        k: {**summarise(ms, galleries[k]), "embeddings_digest": ",".join(fits.digests)}  # which embeddings scored it
+        for k, ms in scores.metrics.items()}
+    timings = {**fits.timings, "eval_s": scores.eval_s, "total_s": time.perf_counter() - start}
+    tags = method.tags(resolved) + (["val-tuned"] if tuned_in_effect(m.origin) else [])
+    payload = store.new_result(
+        store.method_record(m.spec, m.config, resolved, m.origin, tags),
+        store.protocol_record(protocol, data, method.distance, opts.trials), store.dataset_record(data), seed,
+        summaries, device=device_info(device), timings=timings,
+        method_provenance={**fits.provenance, "resumed": fits.resumed} if fits.resumed else fits.provenance,
+        retrieval={"trial": RETRIEVAL_TRIAL, "top_k": TOP_K, "ranks": scores.ranks}, local=fits.local)
+    return payload, fits.artifacts
+
+
+class _Fits:
+    """``features_of`` for :func:`score_trials`: a scoring group's features (cached, or fitted on its split
+    and embedded), and what the result says of them."""
+
+    def __init__(self, method: Method, name: str, seed: int, key: str, data: Dataset, device: str,
+                 workspace: Workspace, opts: RunOptions):
+        self.method, self.name, self.seed, self.key, self.data = method, name, seed, key, data
+        self.device, self.workspace, self.opts = device, workspace, opts
+        self.timings = {"fit_s": 0.0, "embed_s": 0.0}
+        self.digests: list[str] = []
+        self.resumed: list[dict[str, int]] = []  # every trial's model, not only the one provenance keeps
+        self.provenance: dict[str, Any] = {}  # of the model whose retrievals are stored
+        self.artifacts: dict[str, Path] = {}
+        self.local: dict[str, str] = {}
+
+    def __call__(self, group: list[int], images: ImageSet) -> np.ndarray | None:
         trial = group[0]
-        tag = f"{spec.name}-{key}-{data.fingerprint}" + (f"-trial{trial}" if data.splits_per_trial else "")
-        ctx = RunContext(seed=seed, device=device, cache_dir=cache, work_dir=cache / "work" / tag,
-                         dataset_fingerprint=data.fingerprint, progress=opts.progress, resume=opts.resume)
-        method = spec.factory(m.config)
-        images = protocol.evaluation_set(data, trial)
-        feats, extra = _embeddings(method, data, trial, images, ctx, cache / "embeddings" / f"{tag}.npz",
-                                   timings, spec.name)
+        tag = run_tag(self.name, self.key, self.data.fingerprint, trial if self.data.splits_per_trial else None)
+        ctx = RunContext(seed=self.seed, device=self.device, cache_dir=self.workspace.root,
+                         work_dir=self.workspace.work_dir(tag), dataset_fingerprint=self.data.fingerprint,
+                         progress=self.opts.progress, resume=self.opts.resume)
+        path = self.workspace.embeddings(tag)
+        feats, extra = _embeddings(self.method, self.data, trial, images, ctx, path, self.timings, self.name)
         if feats is None:
-            return None, {}
-        t0 = time.perf_counter()
-        plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
-                for s in settings}
-        for k, ms in evaluate_plan(feats, images, plan, method.distance, protocol.match_rule(data)).items():
-            metrics[k] += ms
-        digests.append(hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16])
-        if extra.get("resumed_from_step") is not None:  # every trial's model, not only the one provenance keeps
-            resumed.append({"trial": trial + 1, "from_step": extra["resumed_from_step"]})
+            return None
+        self.digests.append(hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:16])
+        if extra.get("resumed_from_step") is not None:
+            self.resumed.append({"trial": trial + 1, "from_step": extra["resumed_from_step"]})
         if RETRIEVAL_TRIAL in group:
-            ranks = {s.key: encode_ranks(top_matches(feats, images, protocol.probes(data, s, RETRIEVAL_TRIAL),
-                                                     galleries[s.key].indices[RETRIEVAL_TRIAL], method.distance,
-                                                     protocol.match_rule(data))) for s in settings}
-            provenance_of, artifacts = extra, method.artifacts(ctx)
-            local = {"embeddings": str(cache / "embeddings" / f"{tag}.npz"), "work_dir": str(ctx.work_dir)}
-        timings["eval_s"] += time.perf_counter() - t0
-    summaries = {k: summarise(ms, galleries[k]) for k, ms in metrics.items()}
-    for summary in summaries.values():
-        summary["embeddings_digest"] = ",".join(digests)  # which embeddings scored it, when a file merges runs
-    timings["total_s"] = time.perf_counter() - start
-    payload = {
-        "schema": SCHEMA,
-        "id": result_id(spec.name, resolved, seed, protocol.name, opts.trials, data.fingerprint),
-        "method": {"name": spec.name, "label": spec.label, "family": spec.family,
-                   "reference": spec.reference, "source": spec.source, "config": m.config,
-                   "resolved": resolved, "origin": m.origin, "changed": m.origin["manual"],
-                   "tags": spec.factory(m.config).tags(resolved)
-                   + (["val-tuned"] if tuned_in_effect(m.origin) else [])},
-        "protocol": {"name": protocol.name, "label": protocol.label, "distance": method.distance,
-                     "trials": opts.trials, "cmc": protocol.cmc, "exclude": data.cameras.exclude,
-                     "models": "one per trial" if data.splits_per_trial else "one for all trials"},
-        "dataset": dataset_record(data),
-        "settings": summaries,
-        "seed": seed,
-        "device": device_info(device),
-        "kernels": kernels.record(),
-        "versions": provenance.versions(),
-        "git": provenance.git_state(),
-        "timings": timings,
-        "created": provenance.now(),
-        "method_provenance": {**provenance_of, "resumed": resumed} if resumed else provenance_of,
-        "retrieval": {"trial": RETRIEVAL_TRIAL, "top_k": TOP_K, "ranks": ranks},
-        "artifacts": {"local": local},
-    }
-    return payload, artifacts
+            self.provenance, self.artifacts = extra, self.method.artifacts(ctx)
+            self.local = {"embeddings": str(path), "work_dir": str(ctx.work_dir)}
+        return feats
 
 
-def _embeddings(method: Any, data: Dataset, trial: int, images: Any, ctx: RunContext, path: Path,
+def _embeddings(method: Method, data: Dataset, trial: int, images: Any, ctx: RunContext, path: Path,
                 timings: dict[str, float], name: str) -> tuple[np.ndarray | None, dict[str, Any]]:
     """The evaluation set's features from the cache, or fitted on the trial's split and embedded.
 
@@ -336,13 +268,13 @@ def _embeddings(method: Any, data: Dataset, trial: int, images: Any, ctx: RunCon
     return feats, extra
 
 
-def _write(results_dir: Path, payload: dict[str, Any], artifacts: dict[str, Path]) -> Path:
+def _write(results_dir: Path, payload: store.Result, artifacts: dict[str, Path]) -> Path:
     """Copy the method's artifacts beside the result (what its figures need), then write the result."""
-    path = result_path(results_dir, payload)
+    path = store.result_path(results_dir, payload)
     stored = {}
     for name, source in artifacts.items():
         if Path(source).is_file():
-            target = sidecar(path, name)
+            target = store.sidecar(path, name)
             with atomic_open(target) as fh, open(source, "rb") as src:
                 shutil.copyfileobj(src, fh)
             stored[name] = target.name
@@ -359,12 +291,3 @@ def _check_features(feats: np.ndarray, expected: int, name: str) -> None:
 
 def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def model_key(spec: MethodSpec, resolved: dict[str, Any], seed: int) -> str:
-    """What makes two fits the same model: the method, its resolved config, the seed, the digest
-    of its source and the CPU kernels. Cached embeddings and work folders (runs and tuning points) are
-    named by it, so the outputs of older code, or of other kernels, are never reused."""
-    blob = json.dumps({"method": spec.name, "config": resolved, "seed": seed, "code": spec.code_digest,
-                       "kernels": kernels.signature()}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,27 +1,74 @@
 """From embeddings to what a result file stores: per-setting metrics and top-k retrievals.
 
-Shared by the runner and ``reidbench eval``, so a method's run and the same
-features evaluated from a file give identical numbers. A protocol's plan says, per
-setting and trial, which rows of the evaluation set are probes and which form the
-gallery; settings and trials that share their probes share one distance matrix.
+:func:`score_trials` is the one route from features to metrics, shared by the runner and
+``reidbench eval``, so a method's run and the same features evaluated from a file give
+identical numbers. A protocol's plan says, per setting and trial, which rows of the
+evaluation set are probes and which form the gallery; settings and trials that share
+their probes share one distance matrix.
 """
 from __future__ import annotations
 
 import base64
-from typing import Any, Sequence
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from reidbench.data.dataset import Dataset
 from reidbench.data.imageset import ImageSet
 from reidbench.evaluation import MatchRule, Metrics, distance_matrix, evaluate_galleries
-from reidbench.protocols import Galleries
+from reidbench.protocols import Galleries, Protocol, Setting
+from reidbench.store import SettingSummary
 
 RANKS = (1, 5, 10, 20)
 TOP_K = 10  # retrievals stored per probe, for `reidbench show` and reports
 RETRIEVAL_TRIAL = 0  # the trial (0-based) whose gallery the stored retrievals search
 STORED_CMC_RANKS = 100  # CMC curves kept in a result (image-level curves run to the gallery's size)
 
-Plan = dict[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]  # setting -> (probe rows, gallery rows) per trial
+# setting -> (probe rows, gallery rows) per trial
+Plan = Mapping[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]
+
+
+# (trials of one scoring group, their evaluation set) -> features; None stops scoring (non-zero ranks)
+FeaturesOf = Callable[[list[int], ImageSet], "np.ndarray | None"]
+
+
+@dataclass
+class Scores:
+    """Every setting's per-trial metrics, and the stored retrievals when asked for."""
+
+    metrics: dict[str, list[Metrics]]
+    ranks: dict[str, dict[str, Any]] = field(default_factory=dict)  # setting -> encoded top-k of RETRIEVAL_TRIAL
+    eval_s: float = 0.0  # time spent scoring (not in ``features_of``)
+
+
+def trial_groups(data: Dataset, trials: int) -> list[list[int]]:
+    """Trials scored on the same features: each trial alone where trials are splits (one model each), else all."""
+    return [[t] for t in range(trials)] if data.splits_per_trial else [list(range(trials))]
+
+
+def score_trials(protocol: Protocol, data: Dataset, settings: Sequence[Setting], galleries: dict[str, Galleries],
+                 trials: int, distance: str, features_of: FeaturesOf, *, retrievals: bool = False) -> Scores | None:
+    """Score every trial of every setting on the features ``features_of`` gives per scoring group."""
+    rule = protocol.match_rule(data)
+    scores = Scores({s.key: [] for s in settings})
+    for group in trial_groups(data, trials):
+        images = protocol.evaluation_set(data, group[0])
+        feats = features_of(group, images)
+        if feats is None:
+            return None
+        t0 = time.perf_counter()
+        plan = {s.key: ([protocol.probes(data, s, t) for t in group], [galleries[s.key].indices[t] for t in group])
+                for s in settings}
+        for key, ms in evaluate_plan(feats, images, plan, distance, rule).items():
+            scores.metrics[key] += ms
+        if retrievals and RETRIEVAL_TRIAL in group:
+            scores.ranks = {s.key: encode_ranks(top_matches(feats, images, protocol.probes(data, s, RETRIEVAL_TRIAL),
+                                                            galleries[s.key].indices[RETRIEVAL_TRIAL], distance,
+                                                            rule)) for s in settings}
+        scores.eval_s += time.perf_counter() - t0
+    return scores
 
 
 def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str,
@@ -47,7 +94,7 @@ def evaluate_plan(feats: np.ndarray, images: ImageSet, plan: Plan, metric: str,
     return {key: [by_trial[t] for t in sorted(by_trial)] for key, by_trial in out.items()}
 
 
-def summarise(trials: list[Metrics], galleries: Galleries) -> dict[str, Any]:
+def summarise(trials: list[Metrics], galleries: Galleries) -> SettingSummary:
     """Per-trial metrics and their mean and standard deviation, in percent."""
     rows = [metrics_row(m) for m in trials]
     keys = list(rows[0])

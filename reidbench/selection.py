@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from reidbench.config import tuned_in_effect
 from reidbench.errors import ReidbenchError
 from reidbench.paper import paper_order
+from reidbench.store import Result
 
 VARIANTS = ("default", "all")
 DEFAULT_SEEDS = (0,)
@@ -29,14 +29,14 @@ DEFAULT_SEEDS = (0,)
 class Row:
     """One config's results, one per seed (ascending)."""
 
-    results: tuple[dict[str, Any], ...]
+    results: tuple[Result, ...]
     label: str
     variant: str  # "" for a config without manual overrides, at seed 0 with the most trials here
     shown: bool = True  # in the default view (see the module docstring)
     own_config: bool = True  # the method's default or tuned config at the most trials, whatever its seeds
 
     @property
-    def result(self) -> dict[str, Any]:
+    def result(self) -> Result:
         """The first seed's result: what every seed shares (method, protocol, dataset)."""
         return self.results[0]
 
@@ -49,7 +49,7 @@ class Row:
         return [r["seed"] for r in self.results]
 
 
-def variant_of(results: list[dict[str, Any]], default_trials: int | None = None) -> str:
+def variant_of(results: list[Result], default_trials: int | None = None) -> str:
     """What sets these runs apart from the method's default: manual changes, seeds, trials."""
     first = results[0]
     parts = [f"{k}={v}" for k, v in sorted(first["method"].get("changed", {}).items())]
@@ -63,14 +63,14 @@ def variant_of(results: list[dict[str, Any]], default_trials: int | None = None)
     return ", ".join(parts)
 
 
-def row_key(result: dict[str, Any]) -> str:
+def row_key(result: Result) -> str:
     """What the seeds of one row share: method, resolved config, origin and trial count."""
     m = result["method"]
     return json.dumps([m["name"], m.get("resolved", m["config"]), m.get("origin", {}).get("kind"),
                        result["protocol"]["trials"]], sort_keys=True, default=str)
 
 
-def results_protocol(results: list[dict[str, Any]]) -> str:
+def results_protocol(results: list[Result]) -> str:
     """The protocol a folder of results is shown under when none is named: its only one, or,
     among several, its dataset's default (``sysu`` beside ``sysu-agw`` on SYSU-MM01)."""
     from reidbench.data.layouts import LAYOUTS
@@ -85,7 +85,7 @@ def results_protocol(results: list[dict[str, Any]]) -> str:
     raise ReidbenchError(f"results for several protocols here ({', '.join(found)}); pick one with --protocol")
 
 
-def select_rows(results: list[dict[str, Any]], protocol: str | None, methods: list[str] | None = None,
+def select_rows(results: list[Result], protocol: str | None, methods: list[str] | None = None,
                 variants: str = "default") -> list[Row]:
     """Rows in the paper's order (other methods after it, by name); see the module docstring.
     ``protocol=None``: :func:`results_protocol`."""
@@ -99,10 +99,10 @@ def select_rows(results: list[dict[str, Any]], protocol: str | None, methods: li
         raise ReidbenchError(f"no results for protocol '{protocol}' here"
                              + (f" (found: {', '.join(found)}; pick one with --protocol)" if found else ""))
     check_one_dataset(chosen)
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[Result]] = {}
     for r in sorted(chosen, key=lambda r: r["seed"]):
         groups.setdefault(row_key(r), []).append(r)
-    by_method: dict[str, list[list[dict[str, Any]]]] = {}
+    by_method: dict[str, list[list[Result]]] = {}
     for group in groups.values():
         by_method.setdefault(group[0]["method"]["name"], []).append(group)
     if methods:
@@ -131,7 +131,7 @@ def default_row(rows: list[Row], method: str) -> Row:
     return mine[0]
 
 
-def check_one_dataset(results: list[dict[str, Any]]) -> None:
+def check_one_dataset(results: list[Result]) -> None:
     datasets = sorted({(r["dataset"]["name"], r["dataset"]["fingerprint"]) for r in results})
     if len(datasets) > 1:
         listed = ", ".join(f"{name} ({fp[:8]})" for name, fp in datasets)
@@ -139,7 +139,7 @@ def check_one_dataset(results: list[dict[str, Any]]) -> None:
                              "keep one dataset per results folder")
 
 
-def _label(result: dict[str, Any], variant: str) -> str:
+def _label(result: Result, variant: str) -> str:
     """The Table-1 label, then the method's tags (e.g. ``cpu preset``), then the variant."""
     tags = [t for t in result["method"].get("tags", [])
             if t != "val-tuned" or tuned_in_effect(result["method"].get("origin", {}))]

@@ -14,16 +14,137 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, TypedDict
 
 import numpy as np
 
+from reidbench import kernels, provenance
 from reidbench.atomic import atomic_open
-from reidbench.data.default import DEFAULT_DATASET
+from reidbench.data.default import DEFAULT_DATASET, is_named
 from reidbench.errors import ReidbenchError
+
+if TYPE_CHECKING:
+    from reidbench.data.dataset import Dataset
+    from reidbench.protocols import Protocol
+    from reidbench.registry import MethodSpec
 
 SCHEMA = 2  # the JSON Schema of this version ships as reidbench/schema/result-2.schema.json
 RUNS_DIR = Path("runs")  # where runs write by default: untracked, relative to the working folder
+
+
+class MethodRecord(TypedDict):
+    """Which method, with which config, and where that config came from."""
+
+    name: str
+    label: str
+    family: str
+    reference: str
+    source: str
+    config: dict[str, Any]  # as asked (defaults, tuned and manual values)
+    resolved: dict[str, Any]  # as it ran on the device (presets filled in): part of the identity
+    origin: dict[str, Any]  # kind (default | tuned | manual), base (tuned values), tuning (record), manual
+    changed: dict[str, Any]  # manual values that differ from the base
+    tags: list[str]  # facts every row label shows ("cpu preset", "val-tuned")
+
+
+class ProtocolRecord(TypedDict):
+    name: str
+    label: str
+    distance: str
+    trials: int
+    cmc: str  # identity or image
+    exclude: str  # what a probe never meets (the dataset's rule)
+    models: str  # "one per trial" (trials are splits) or "one for all trials"
+
+
+class DatasetRecord(TypedDict):
+    """What a result says about its data (``data.record.dataset_of`` finds the data again)."""
+
+    name: str
+    named: bool  # a built-in replica, regenerated from its name anywhere
+    root: str
+    fingerprint: str
+    num_images: int
+    ids: dict[str, int]
+    layout: str
+    layout_label: str
+    synthetic: dict[str, Any] | None  # SYNTHETIC.json of a generated replica; None for real data
+
+
+class _SettingRequired(TypedDict):
+    mean: dict[str, float]  # metric -> mean over trials, percent
+    std: dict[str, float]
+    trials: list[dict[str, float]]
+    num_valid_probes: int
+    gallery_size: list[int]
+    gallery_source: str
+    gallery_note: str
+    cmc_mean: list[float]
+    cmc_trials: list[list[float]]
+
+
+class SettingSummary(_SettingRequired, total=False):
+    embeddings_digest: str  # which embeddings scored it (a file may merge runs)
+
+
+class _ResultRequired(TypedDict):
+    schema: int
+    id: str
+    method: MethodRecord
+    protocol: ProtocolRecord
+    dataset: DatasetRecord
+    settings: dict[str, SettingSummary]
+    seed: int
+    device: dict[str, Any]
+    kernels: dict[str, Any]
+    versions: dict[str, Any]
+    git: dict[str, Any]
+    timings: dict[str, float]
+    created: str
+    method_provenance: dict[str, Any]
+    retrieval: dict[str, Any]  # trial, top_k, ranks (setting -> encoded rank matrix)
+    artifacts: dict[str, Any]  # files (stored beside the result), local (this machine's cache)
+
+
+class Result(_ResultRequired, total=False):
+    """One result file: the one owner of its keys (the JSON Schema checks files, this checks code)."""
+
+    history: list[dict[str, Any]]  # every run merged into the file
+    _path: str  # where it was read from (added by load_results, never written)
+
+
+def method_record(spec: MethodSpec, config: dict[str, Any], resolved: dict[str, Any], origin: dict[str, Any],
+                  tags: list[str]) -> MethodRecord:
+    return {"name": spec.name, "label": spec.label, "family": spec.family, "reference": spec.reference,
+            "source": spec.source, "config": config, "resolved": resolved, "origin": origin,
+            "changed": origin["manual"], "tags": tags}
+
+
+def dataset_record(data: Dataset) -> DatasetRecord:
+    return {"name": data.name, "named": is_named(data), "root": str(data.root), "fingerprint": data.fingerprint,
+            "num_images": data.num_images, "ids": data.id_counts(), "layout": data.kind, "layout_label": data.label,
+            "synthetic": data.synthetic}
+
+
+def protocol_record(protocol: Protocol, data: Dataset, distance: str, trials: int) -> ProtocolRecord:
+    return {"name": protocol.name, "label": protocol.label, "distance": distance, "trials": trials,
+            "cmc": protocol.cmc, "exclude": data.cameras.exclude,
+            "models": "one per trial" if data.splits_per_trial else "one for all trials"}
+
+
+def new_result(method: MethodRecord, protocol: ProtocolRecord, dataset: DatasetRecord, seed: int,
+               settings: dict[str, SettingSummary], *, device: dict[str, Any], timings: dict[str, float],
+               method_provenance: dict[str, Any], retrieval: dict[str, Any], local: dict[str, str]) -> Result:
+    """A result of this version: its identity, and the provenance of this process (kernels, versions, git)."""
+    return {
+        "schema": SCHEMA,
+        "id": result_id(method["name"], method["resolved"], seed, protocol["name"], protocol["trials"],
+                        dataset["fingerprint"]),
+        "method": method, "protocol": protocol, "dataset": dataset, "settings": settings, "seed": seed,
+        "device": device, "kernels": kernels.record(), "versions": provenance.versions(),
+        "git": provenance.git_state(), "timings": timings, "created": provenance.now(),
+        "method_provenance": method_provenance, "retrieval": retrieval, "artifacts": {"local": local},
+    }
 
 
 def result_id(method: str, config: dict[str, Any], seed: int, protocol: str, trials: int,
@@ -34,7 +155,7 @@ def result_id(method: str, config: dict[str, Any], seed: int, protocol: str, tri
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def result_path(results_dir: Path, payload: dict[str, Any]) -> Path:
+def result_path(results_dir: Path, payload: Result) -> Path:
     return Path(results_dir) / f"{payload['method']['name']}__{payload['protocol']['name']}__{payload['id']}.json"
 
 
@@ -45,7 +166,7 @@ def default_results_dir(dataset_name: str) -> Path:
 DEFAULT_RESULTS = default_results_dir(DEFAULT_DATASET)  # where `reidbench run` writes by default
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> Path:
     """Write to a temporary file in the same folder, then rename: never half a file."""
     path = Path(path)
     text = json.dumps(payload, indent=1, sort_keys=False, default=_jsonable)
@@ -57,7 +178,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def save_result(results_dir: Path, payload: dict[str, Any]) -> Path:
+def save_result(results_dir: Path, payload: Result) -> Path:
     """Write a result; a file of the same identity keeps the settings this run did not evaluate."""
     path = result_path(results_dir, payload)
     entry = {"created": payload["created"], "settings": sorted(payload["settings"]),
@@ -74,13 +195,13 @@ def save_result(results_dir: Path, payload: dict[str, Any]) -> Path:
     return write_json_atomic(path, {**payload, "history": [entry]})
 
 
-def read_result(path: Path) -> dict[str, Any]:
+def read_result(path: Path) -> Result:
     """A result file, checked against the shipped schema before anything trusts it; one line naming
     the file and its first problem otherwise."""
     return _checked(Path(path), _read_json(Path(path)))
 
 
-def _checked(path: Path, payload: Any) -> dict[str, Any]:
+def _checked(path: Path, payload: Any) -> Result:
     problem = result_problem(payload)
     if problem:
         raise ReidbenchError(f"{path} is not a valid reidbench result: {problem}")
@@ -100,7 +221,7 @@ def result_problem(payload: Any) -> str | None:
     return first_problem(payload, _schema()) or _settings_problem(payload) or _stored_ranks_problem(payload)
 
 
-def load_results(results_dir: Path) -> list[dict[str, Any]]:
+def load_results(results_dir: Path) -> list[Result]:
     """Every result file in a folder (sorted by name), each with its ``_path``; other reidbench JSON
     there (a sweep manifest, a tuning record) is skipped, a broken result is an error."""
     results_dir = Path(results_dir)
@@ -111,7 +232,9 @@ def load_results(results_dir: Path) -> list[dict[str, Any]]:
         payload = _read_json(path)
         if not _meant_as_result(path, payload):
             continue
-        out.append({**_checked(path, payload), "_path": str(path)})
+        result = _checked(path, payload)
+        result["_path"] = str(path)
+        out.append(result)
     return out
 
 

@@ -15,43 +15,36 @@ points on the validation protocol instead, through ``reidbench tune``'s machiner
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from reidbench import provenance
 from reidbench.atomic import check_writable, ensure_writable
 from reidbench.data.dataset import Dataset
 from reidbench.device import resolve_device
 from reidbench.errors import ReidbenchError
-from reidbench.launch import Launcher, launch
+from reidbench.launch import PointOptions, run_points
 from reidbench.protocols.validation import TEST_SENSITIVITY
 from reidbench.registry import get_method
 from reidbench.messages import say
 from reidbench.options import check_range, check_seed
 from reidbench.protocols import get_protocol
 from reidbench.protocols.settings import MAX_TRIALS
-from reidbench.runner import RunOptions, load_dataset, run
+from reidbench.runner import RunOptions, load_dataset, protocol_for, requested_protocol, run
 from reidbench.store import write_json_atomic
 
 MANIFEST = "sweep.json"
 
 
-@dataclass(frozen=True)
-class SweepOptions:
+@dataclass(frozen=True, kw_only=True)
+class SweepOptions(PointOptions):
     method: str
     key: str
     values: tuple[str, ...]
     out: Path
-    data: Path | None = None
-    dataset: str | None = None
-    protocol: str = "sysu"
-    trials: int = 10
-    seed: int = 0
-    launcher: Launcher = field(default_factory=Launcher)  # local processes (jobs) or Slurm jobs
-    devices: tuple[str, ...] = ()
-    cache: Path | None = None
-    progress: bool = True
+    protocol: str | None = None  # default: the dataset layout's own
+    trials: int = MAX_TRIALS
 
 
 @dataclass(frozen=True)
@@ -83,21 +76,20 @@ def parse_assignment(text: str, flag: str = "--set") -> tuple[str, tuple[str, ..
     return key.strip(), values
 
 
-def plan(opts: SweepOptions) -> list[SweepPoint]:
-    """One point per value, devices assigned round-robin ('auto' when none given)."""
-    devices = opts.devices or ("auto",)
-    points = []
-    for i, value in enumerate(opts.values):
-        folder = opts.out / f"{opts.key}={value}"
-        points.append(SweepPoint(value, folder, devices[i % len(devices)], opts.method, opts.protocol))
-    return points
+def plan(opts: SweepOptions, protocol: str) -> list[SweepPoint]:
+    """One point per value, devices assigned round-robin."""
+    return [SweepPoint(value, opts.out / f"{opts.key}={value}", opts.device_for(i), opts.method, protocol)
+            for i, value in enumerate(opts.values)]
 
 
 def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     """Run the missing points (in parallel processes or as Slurm jobs) and return the manifest."""
     spec = get_method(opts.method)
     check_seed(opts.seed)
-    get_protocol(opts.protocol).check_trials(check_range("--trials", opts.trials, 1, MAX_TRIALS))
+    check_range("--trials", opts.trials, 1, MAX_TRIALS)
+    early = requested_protocol(opts.protocol, opts.data, opts.dataset)
+    if early is not None:  # checked before the dataset is read (or generated)
+        get_protocol(early).check_trials(opts.trials)
     if opts.key not in spec.config:
         raise ReidbenchError(f"method '{opts.method}' has no config key '{opts.key}' "
                              f"(known: {', '.join(sorted(spec.config)) or 'none'})")
@@ -107,43 +99,36 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
         resolve_device(device)  # e.g. cuda:1 on a machine without CUDA
     check_writable(opts.out)
     data = load_dataset(opts.data, opts.dataset, opts.progress)  # generates a named dataset once, up front
+    protocol = protocol_for(data, opts.protocol)
+    protocol.check_trials(opts.trials)
     ensure_writable(opts.out)
-    points = plan(opts)
+    points = plan(opts, protocol.name)
     for p in points:
         if p.result is not None:
             _check_compatible(p, opts, data.fingerprint)
     todo = [p for p in points if p.result is None]
     done = {p.value: "existing" for p in points if p.result is not None}
-    manifest = _manifest(opts, data, points, done)
-    write_json_atomic(opts.out / MANIFEST, manifest)
-    base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=opts.protocol,
-                      trials=opts.trials, seeds=(opts.seed,), cache=opts.cache,
-                      progress=opts.launcher.shows_progress(opts.progress))
-    failures = []
-    for n, (point, error) in enumerate(_execute(base, opts, todo), 1):
-        if error is None:
-            done[point.value] = "ran"
-        else:
-            failures.append(f"{opts.key}={point.value}: {error}")
-        say(f"sweep {opts.method} [{n}/{len(todo)}] {opts.key}={point.value}: {'done' if error is None else 'failed'}")
-        manifest = _manifest(opts, data, points, done)
+
+    def write_manifest() -> dict[str, Any]:
+        manifest = _manifest(opts, protocol.name, data, points, done)
         write_json_atomic(opts.out / MANIFEST, manifest)
-    if failures:
-        raise ReidbenchError(f"{len(failures)} sweep point(s) failed (the others are kept; run the same "
-                             f"command again to retry): {'; '.join(failures)}")
-    return manifest
+        return manifest
 
+    latest = [write_manifest()]
+    base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=protocol.name,
+                      trials=opts.trials, seeds=(opts.seed,), cache=opts.cache, progress=opts.point_progress)
+    items = [replace(base, device=p.device, results=p.folder, overrides={opts.method: {opts.key: p.value}})
+             for p in todo]
 
-def point_options(base: RunOptions, opts: SweepOptions, point: SweepPoint) -> RunOptions:
-    return replace(base, device=point.device, results=point.folder,
-                   overrides={opts.method: {opts.key: point.value}})
+    def report(n: int, i: int, _: Any, error: str | None) -> None:
+        if error is None:
+            done[todo[i].value] = "ran"
+        outcome = "done" if error is None else "failed"
+        say(f"sweep {opts.method} [{n}/{len(todo)}] {opts.key}={todo[i].value}: {outcome}")
+        latest[0] = write_manifest()
 
-
-def _execute(base: RunOptions, opts: SweepOptions, todo: list[SweepPoint]
-             ) -> Iterator[tuple[SweepPoint, str | None]]:
-    """Yield (point, error message or None) as points finish."""
-    for i, _, error in launch(run, [point_options(base, opts, p) for p in todo], opts.launcher):
-        yield todo[i], error
+    run_points(run, items, opts.launcher, "sweep point", lambda i: f"{opts.key}={todo[i].value}", report)
+    return latest[0]
 
 
 def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -> None:
@@ -158,11 +143,12 @@ def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -
                              "choose another --out or delete it")
 
 
-def _manifest(opts: SweepOptions, data: Dataset, points: list[SweepPoint], done: dict[str, str]) -> dict[str, Any]:
+def _manifest(opts: SweepOptions, protocol: str, data: Dataset, points: list[SweepPoint],
+              done: dict[str, str]) -> dict[str, Any]:
     return {
         "kind": "reidbench-sweep",
         "method": opts.method, "key": opts.key, "values": list(opts.values),
-        "protocol": opts.protocol, "dataset": {"name": data.name, "root": str(data.root),
+        "protocol": protocol, "dataset": {"name": data.name, "root": str(data.root),
                                                "fingerprint": data.fingerprint},
         "trials": opts.trials, "seed": opts.seed,
         "points": [{"value": p.value, "device": p.device, "status": done.get(p.value, "pending"),

@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,41 +24,33 @@ import numpy as np
 
 from reidbench import kernels, provenance
 from reidbench.atomic import check_writable, ensure_writable
-from reidbench.data.default import cache_home
-from reidbench.data.record import dataset_record
 from reidbench.data.validate import check_images
 from reidbench.device import check_device_name
 from reidbench.errors import ReidbenchError
 from reidbench.methods.base import RunContext, seed_everything
-from reidbench.launch import Launcher, launch
+from reidbench.launch import PointOptions, run_points
 from reidbench.protocols.validation import SELECT_BY, VAL_LABEL, VAL_METRICS, ValProtocol
 from reidbench.registry import get_method
 from reidbench.runconfig import RunConfig, write_run_config
 from reidbench.messages import say
 from reidbench.options import check_range, check_seed
-from reidbench.runner import load_dataset, model_key, run_device
-from reidbench.store import write_json_atomic
+from reidbench.runner import load_dataset, run_device
+from reidbench.store import dataset_record, write_json_atomic
+from reidbench.workspace import Workspace, model_key, tune_tag
 
 RECORD = "tuning.json"
 MAX_VAL_TRIALS = 100  # seeded validation galleries: more only costs time
 TUNES_DIR = Path("tunes")
 
 
-@dataclass(frozen=True)
-class TuneOptions:
+@dataclass(frozen=True, kw_only=True)
+class TuneOptions(PointOptions):
     method: str
     grid: tuple[tuple[str, tuple[str, ...]], ...]  # (key, values) axes, in order
     metric: str = "mAP"
-    seed: int = 0
     budget: int | None = None
-    data: Path | None = None
-    dataset: str | None = None
     out: Path | None = None
     val_trials: int = 10
-    launcher: Launcher = field(default_factory=Launcher)  # local processes (jobs) or Slurm jobs
-    devices: tuple[str, ...] = ()
-    cache: Path | None = None
-    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ class PointTask:
     dataset: str | None
     seed: int
     device: str
-    cache: Path
+    workspace: Workspace
     val_trials: int
     progress: bool
     resume: bool = False  # a requeued Slurm job continues a deep point's training
@@ -96,8 +88,8 @@ def score_point(task: PointTask) -> dict[str, Any]:
     method = spec.create(task.overrides)
     device = run_device(task.device, [spec])
     key = model_key(spec, method.resolved_config(device), task.seed)
-    ctx = RunContext(seed=task.seed, device=device, cache_dir=task.cache,
-                     work_dir=task.cache / "work" / f"tune-{task.method}-{key}-{data.fingerprint}",
+    ctx = RunContext(seed=task.seed, device=device, cache_dir=task.workspace.root,
+                     work_dir=task.workspace.work_dir(tune_tag(task.method, key, data.fingerprint)),
                      dataset_fingerprint=data.fingerprint, progress=task.progress, resume=task.resume)
     seed_everything(task.seed, torch=spec.needs_torch)
     start = time.perf_counter()
@@ -132,22 +124,18 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
         check_device_name(device)
     data = load_dataset(opts.data, opts.dataset, opts.progress)
     check_writable(opts.out or TUNES_DIR / data.name / opts.method)
-    cache = Path(opts.cache or cache_home() / "cache")
-    check_images(data, cache, splits=("train", "val"), progress=opts.progress)
+    workspace = Workspace.at(opts.cache)
+    check_images(data, workspace.root, splits=("train", "val"), progress=opts.progress)
     out = ensure_writable(opts.out or TUNES_DIR / data.name / opts.method)  # made once the input is good
     record = _load_or_start(out / RECORD, opts, data, typed)
-    devices = opts.devices or ("auto",)
     todo = [i for i, p in enumerate(record["points"]) if p.get("scores") is None]
     tasks = [PointTask(opts.method, record["points"][i]["overrides"], opts.data, opts.dataset, opts.seed,
-                       devices[n % len(devices)], cache, opts.val_trials,
-                       opts.launcher.shows_progress(opts.progress))
+                       opts.device_for(n), workspace, opts.val_trials, opts.point_progress)
              for n, i in enumerate(todo)]
-    failures = []
-    for n, (k, outcome, error) in enumerate(launch(score_point, tasks, opts.launcher), 1):
+
+    def report(n: int, k: int, outcome: dict[str, Any] | None, error: str | None) -> None:
         point = record["points"][todo[k]]
-        if error is not None:
-            failures.append(f"{_show(point['overrides'])}: {error}")
-        else:
+        if error is None:
             point.update(outcome)
             s = outcome["scores"]
             say(f"tune {opts.method} [{n}/{len(tasks)}] {_show(point['overrides'])}: val mAP {s['mAP']:.2f}, "
@@ -155,9 +143,9 @@ def run_tune(opts: TuneOptions) -> tuple[dict[str, Any], Path]:
         record["chosen"] = choose(record["points"], opts.metric)
         record["updated"] = provenance.now()
         write_json_atomic(out / RECORD, record)
-    if failures:
-        raise ReidbenchError(f"{len(failures)} tuning point(s) failed (the others are kept; run the same "
-                             f"command again to retry): {'; '.join(failures)}")
+
+    run_points(score_point, tasks, opts.launcher, "tuning point",
+               lambda k: _show(record["points"][todo[k]]["overrides"]), report)
     if not tasks:  # resumed with every point scored: the record only needs its choice
         record["chosen"] = choose(record["points"], opts.metric)
         write_json_atomic(out / RECORD, record)

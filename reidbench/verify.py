@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reidbench.selection import row_key
+from reidbench.store import Result, SettingSummary
 
 IDENTICAL, WITHIN, DIFFERS = "identical", "within seed spread", "differs"
 SPREAD_METRICS = ("r1", "mAP")
@@ -46,7 +47,7 @@ class Comparison:
         return all(c.verdict in allowed for c in self.checks)
 
 
-def compare(mine: list[dict[str, Any]], reference: list[dict[str, Any]]) -> Comparison:
+def compare(mine: list[Result], reference: list[Result]) -> Comparison:
     """Every result of ``mine`` beside the reference result of the same identity."""
     by_id = {r["id"]: r for r in reference}
     spreads = _seed_spreads(reference)
@@ -57,7 +58,7 @@ def compare(mine: list[dict[str, Any]], reference: list[dict[str, Any]]) -> Comp
                       unmatched=[_name(r) for r in mine if r["id"] not in by_id])
 
 
-def _check(result: dict[str, Any], ref: dict[str, Any], spread: dict[tuple[str, str], float]) -> Check:
+def _check(result: Result, ref: Result, spread: dict[tuple[str, str], float]) -> Check:
     shared = tuple(k for k in ref["settings"] if k in result["settings"])
     identical = all(_per_trial(result["settings"][k]) == _per_trial(ref["settings"][k]) for k in shared)
     gaps = {(k, m): abs(result["settings"][k]["mean"][m] - ref["settings"][k]["mean"][m])
@@ -78,26 +79,26 @@ def _check(result: dict[str, Any], ref: dict[str, Any], spread: dict[tuple[str, 
                  note.strip("; "))
 
 
-def _per_trial(setting: dict[str, Any]) -> tuple[Any, Any]:
+def _per_trial(setting: SettingSummary) -> tuple[Any, Any]:
     """Every per-trial number of a setting: the metrics and the CMC curves."""
     return setting["trials"], setting.get("cmc_trials")
 
 
-def _seed_spread(results: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+def _seed_spread(results: list[Result]) -> dict[tuple[str, str], float]:
     """Per (setting, metric): the standard deviation over seeds of each seed's mean."""
     keys = set.intersection(*(set(r["settings"]) for r in results))
     return {(k, m): statistics.stdev(r["settings"][k]["mean"][m] for r in results)
             for k in keys for m in SPREAD_METRICS}
 
 
-def _seed_spreads(reference: list[dict[str, Any]]) -> dict[str, dict[tuple[str, str], float]]:
-    rows: dict[str, list[dict[str, Any]]] = {}
+def _seed_spreads(reference: list[Result]) -> dict[str, dict[tuple[str, str], float]]:
+    rows: dict[str, list[Result]] = {}
     for r in reference:
         rows.setdefault(row_key(r), []).append(r)
     return {key: _seed_spread(runs) for key, runs in rows.items() if len({r["seed"] for r in runs}) > 1}
 
 
-def _name(result: dict[str, Any]) -> str:
+def _name(result: Result) -> str:
     return f"{result['method']['name']} (seed {result['seed']}, {result['protocol']['name']})"
 
 

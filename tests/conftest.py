@@ -44,14 +44,14 @@ def llcm_root(tmp_path_factory) -> Path:
 
 
 def _official(name: str) -> np.ndarray:
-    with resources.as_file(resources.files("reidbench.protocols").joinpath("official", name)) as p:
+    with resources.as_file(resources.files("reidbench.data").joinpath("sysu_official", name)) as p:
         return scipy.io.loadmat(p)["id"].ravel().astype(int)
 
 
 @pytest.fixture(scope="session")
 def full_layout() -> SysuDataset:
     """The real SYSU-MM01 listing (from image_counts.csv), without images."""
-    with resources.files("reidbench.protocols").joinpath("official", "image_counts.csv").open() as fh:
+    with resources.files("reidbench.data").joinpath("sysu_official", "image_counts.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     files = {(int(r["cam"]), int(r["pid"])): tuple(f"cam{r['cam']}/{int(r['pid']):04d}/{k:04d}.jpg"
                                                      for k in range(1, int(r["n_images"]) + 1)) for r in rows}

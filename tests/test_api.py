@@ -39,3 +39,22 @@ def test_table_means_equal_the_cli_table(written, capsys):
 def _setting(column: str) -> str:
     mode = "all" if column.startswith("All-search") else "indoor"
     return f"{mode}-{'single' if 'Single-shot' in column else 'multi'}"
+
+
+def test_run_options_read_a_config_as_the_command_line_does(tmp_path):
+    """One builder for `reidbench run` and `reidbench.run`: given values win, [tuned] values stay tuned."""
+    from reidbench.errors import ReidbenchError
+    from reidbench.runoptions import run_options
+
+    config = tmp_path / "run.toml"
+    config.write_text('methods = ["hog_cca", "hog_euclidean"]\ndataset = "synthetic-tiny"\ntrials = 3\n'
+                      '[overrides.hog_cca]\nn_components = 4\n[tuned.hog_cca]\nmetric = "mAP"\n'
+                      '[overrides.hog_euclidean]\nresize = "bilinear"\n')
+    opts = run_options(config, trials=2, sets=["hog_euclidean:resize=bicubic"], progress=False)
+    assert opts.methods == ["hog_cca", "hog_euclidean"] and opts.dataset == "synthetic-tiny" and opts.trials == 2
+    assert opts.tuned["hog_cca"]["overrides"] == {"n_components": 4} and opts.overrides["hog_cca"] == {}
+    assert opts.overrides["hog_euclidean"] == {"resize": "bicubic"} and opts.seeds == (0,)
+    with pytest.raises(ReidbenchError, match="not in this run"):
+        run_options(config, overrides={"lomo_cca": {"eps": 0.1}})
+    with pytest.raises(ReidbenchError, match="required: --methods"):
+        run_options(None)

@@ -252,7 +252,7 @@ def test_every_help_shows_defaults_and_choices():
             if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
                 assert "default" in (action.help or "") or "(default:" in text, (name, action.dest)
     table_help = commands["table"].format_help()
-    assert "(default: markdown)" in table_help and "{markdown,latex,csv,html,json,tidy}" in table_help
+    assert "(default: markdown)" in table_help and "markdown, latex, csv, html, json, tidy" in table_help
 
 
 def test_latex_escapes_every_special_character():

@@ -9,11 +9,12 @@ import pytest
 
 from reidbench.evaluation import METRICS
 from reidbench.methods.base import Method, RunContext
+from reidbench.package_map import FOLDERS
 from reidbench.registry import all_methods
 
 ROOT = Path(__file__).resolve().parents[1]
-# folder -> installed package, as pyproject's package-dir maps them
-PACKAGES = {"reidbench": "reidbench", "methods": "reidbench.methods", "protocols": "reidbench.protocols"}
+# folder -> installed package, as reidbench/package_map.py maps them
+PACKAGES = {"reidbench": "reidbench", **{folder: package for package, folder in FOLDERS.items()}}
 # layer -> (its modules, what they must not import)
 RULES = {
     "core": (lambda m: m.startswith("reidbench.") and not m.startswith(
@@ -21,6 +22,9 @@ RULES = {
              and m not in ("reidbench.cli", "reidbench.__main__"),
              ("reidbench.figures", "reidbench.commands", "reidbench.cli", "reidbench.methods.handcrafted",
               "reidbench.methods.deep")),
+    "data": (lambda m: m.startswith("reidbench.data"),
+             ("reidbench.protocols", "reidbench.methods", "reidbench.runner", "reidbench.store", "reidbench.figures",
+              "reidbench.commands")),
     "protocols": (lambda m: m.startswith("reidbench.protocols"),
                   ("reidbench.methods", "reidbench.runner", "reidbench.figures", "reidbench.commands")),
     "methods": (lambda m: m.startswith("reidbench.methods"),
@@ -59,6 +63,15 @@ def test_import_layering(layer):
     broken = [f"{name} imports {imp}" for name, path in mine.items() for imp in imports_of(path)
               if imp.startswith(forbidden)]
     assert not broken, broken
+
+
+def test_the_data_layer_reads_no_other_layers_files():
+    """Package data is read through its own package: an arrow no import graph shows (``resources.files``
+    of a higher layer) is refused too."""
+    higher = ("reidbench.protocols", "reidbench.methods", "reidbench.tuned")
+    found = [f"{name}: {target}" for name, path in modules().items() if name.startswith("reidbench.data")
+             for target in higher if f'files("{target}' in path.read_text()]
+    assert not found, found
 
 
 # ------------------------------------------------------------------ the method contract

@@ -1,12 +1,16 @@
 """Protocol sizes on the real layout, trial tables, and identical galleries across methods."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from reidbench.evaluation import evaluate_galleries
 from reidbench.data.imageset import VISIBLE
-from reidbench.protocols import ALL_SETTINGS, get_protocol, sysu_setting as Setting
+from reidbench.protocols import get_protocol
+from reidbench.protocols.sysu_settings import ALL_SETTINGS, sysu_setting as Setting
 from reidbench.protocols.sysu import OFFICIAL, SEEDED, official_table, seeded_table
 from reidbench.errors import ReidbenchError
 
@@ -77,3 +81,51 @@ def test_bad_protocol_options(full_layout):
         get_protocol("sysu-offical")
     with pytest.raises(ReidbenchError, match="--trials"):
         get_protocol("sysu").galleries(full_layout, Setting("all", "single"), 11)
+
+
+def test_gallery_source_wording_without_importing_its_protocol_first():
+    """A resumed sweep titles a figure before any protocol module ran: the wording still comes back."""
+    code = ("import sys\n"
+            "from reidbench.protocols import describe_source\n"
+            "assert 'reidbench.protocols.sysu' not in sys.modules\n"
+            "print(describe_source('official_rand_perm'))\n"
+            "print(describe_source('no_such_source'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["official trials (rand_perm_cam.mat)", "no_such_source"]
+
+
+def test_each_protocol_owns_the_wording_of_its_gallery_sources():
+    from reidbench.protocols import PROTOCOLS, describe_source
+
+    owned = {name: p.gallery_sources for name, p in PROTOCOLS.all().items()}
+    assert set(owned["sysu"]) == {OFFICIAL, SEEDED} and set(owned["sysu-agw"]) == {"agw_seeded"}
+    assert set(owned["regdb"]) == set(owned["regdb-iddedup"]) == {"regdb_splits"}
+    assert set(owned["llcm"]) == {"llcm_seeded", "llcm_full_vis"}
+    for sources in owned.values():
+        assert all(describe_source(key) == wording for key, wording in sources.items())
+
+
+def test_modes_and_shots_are_the_sysu_protocols_selection():
+    for name in ("sysu", "sysu-agw"):
+        sysu = get_protocol(name)
+        assert [s.key for s in sysu.select_settings(("indoor", "all"), None)] == [
+            "indoor-single", "indoor-multi", "all-single", "all-multi"]
+        assert [s.key for s in sysu.select_settings(None, ("multi", "multi"))] == ["all-multi", "indoor-multi"]
+        with pytest.raises(ReidbenchError, match="unknown mode 'outdoor' \\(known: all, indoor\\)"):
+            sysu.select_settings(("outdoor",), None)
+        with pytest.raises(ReidbenchError, match="unknown shots 'one' \\(known: single, multi\\)"):
+            sysu.select_settings(None, ("one",))
+        with pytest.raises(ReidbenchError, match="--modes and --shots each need at least one value"):
+            sysu.select_settings((), None)
+    with pytest.raises(ReidbenchError, match="--modes and --shots are SYSU-MM01's; protocol 'llcm' has the "
+                                             "settings ir2vis, vis2ir, vis2ir-testpy \\(--settings\\)"):
+        get_protocol("llcm").select_settings(("all",), None)
+
+
+def test_the_generic_settings_module_holds_no_sysu_facts():
+    from reidbench.protocols import settings, sysu_settings
+
+    assert not {"GALLERY_CAMS", "SHOTS", "SysuSetting", "sysu_setting", "ALL_SETTINGS"} & set(vars(settings))
+    assert ALL_SETTINGS is sysu_settings.ALL_SETTINGS and [s.key for s in ALL_SETTINGS] == [
+        "all-single", "all-multi", "indoor-single", "indoor-multi"]

@@ -278,11 +278,10 @@ import numpy as np
 from reidbench.data.dataset import Dataset, Split
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, image_set
 from reidbench.data.layouts import Layout
-from reidbench.protocols.base import GALLERY_SOURCES, Galleries, Protocol
+from reidbench.protocols.base import Galleries, Protocol
 from reidbench.protocols.settings import Setting
 
 CAMERAS = CameraFacts(location={1: 1, 2: 2}, modality={1: VISIBLE, 2: INFRARED})
-GALLERY_SOURCES["toy_all"] = "every visible test image"
 
 
 class ToyDataset(Dataset):
@@ -315,6 +314,7 @@ LAYOUT = Layout(ToyDataset, load, lambda root: (root / "toy.csv").is_file(), "to
 class ToyProtocol(Protocol):
     name, label, layout = "toy", "Toy protocol: IR probes against every visible test image", "toy"
     settings = (Setting("i2v", "IR to visible"),)
+    gallery_sources = {"toy_all": "every visible test image"}
 
     def evaluation_set(self, data, trial=0):
         return data.split(trial).test
@@ -358,6 +358,10 @@ def test_a_dataset_and_its_protocol_plug_in_through_entry_points(tiny, tmp_path)
     table = subprocess.run([sys.executable, "-m", "reidbench", "table", "--results", str(tmp_path / "r")],
                            capture_output=True, text=True, env=env, timeout=120)
     assert table.returncode == 0 and "IR to visible r1" in table.stdout, table.stderr
+    wording = subprocess.run([sys.executable, "-c", "from reidbench.protocols import describe_source; "
+                              "print(describe_source('toy_all'))"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert wording.stdout.strip() == "every visible test image", wording.stderr
 
 
 # ------------------------------------------------------------------ full replicas (pytest -m slow)

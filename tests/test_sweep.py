@@ -49,12 +49,12 @@ def test_parse_assignment_and_round_robin_devices(tmp_path):
     for bad in ("margin", "margin=", "=1,2", "m=1,1", "m=a/b"):
         with pytest.raises(ReidbenchError):
             sweep.parse_assignment(bad)
-    opts = sweep.SweepOptions("cmgan", "margin", ("0.7", "0.9", "1.2", "1.4", "1.5"), tmp_path,
+    opts = sweep.SweepOptions(method="cmgan", key="margin", values=("0.7", "0.9", "1.2", "1.4", "1.5"), out=tmp_path,
                               devices=("cuda:0", "cuda:1"))
-    points = sweep.plan(opts)
+    points = sweep.plan(opts, "sysu")
     assert [p.device for p in points] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
     assert points[3].folder == tmp_path / "margin=1.4" and points[3].result is None  # not run yet
-    assert {p.device for p in sweep.plan(replace(opts, devices=()))} == {"auto"}
+    assert {p.device for p in sweep.plan(replace(opts, devices=()), "sysu")} == {"auto"}
 
 
 def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tmp_path):
@@ -83,6 +83,16 @@ def test_sweep_runs_each_value_and_plots_its_metrics(probe_method, tiny_root, tm
     assert by_value["0.1"]["mAP"] > by_value["1.5"]["mAP"]  # less noise, better ranking
     one = sweep_figure.plot_sweep(points, "noise", sweep_figure.settings_of(points, "indoor-multi"), title)
     assert [ax.get_title() for ax in one.axes if ax.get_visible()] == ["Indoor-search Multi-shot"]
+
+
+def test_a_sweep_takes_its_datasets_own_protocol(probe_method, regdb_root, tmp_path):
+    """No --protocol: a RegDB sweep is scored under RegDB's protocol (not SYSU-MM01's, refused after the data)."""
+    manifest = sweep.run_sweep(replace(_opts(regdb_root, tmp_path / "sweep", ("0.5",)), trials=2))
+    assert manifest["protocol"] == "regdb" and [p["status"] for p in manifest["points"]] == ["ran"]
+    (result,) = load_results(tmp_path / "sweep" / "noise=0.5")
+    assert result["protocol"]["name"] == "regdb" and result["protocol"]["trials"] == 2
+    with pytest.raises(ReidbenchError, match="is for sysu datasets"):
+        sweep.run_sweep(replace(_opts(regdb_root, tmp_path / "other", ("0.5",)), protocol="sysu"))
 
 
 def test_interrupted_sweep_continues_where_it_stopped(probe_method, tiny_root, tmp_path, monkeypatch):

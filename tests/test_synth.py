@@ -38,12 +38,12 @@ def _cams_of(pl: synth.SynthPlan) -> dict[int, set[int]]:
 
 
 def _official_rows() -> list[dict[str, str]]:
-    ref = resources.files("reidbench.protocols").joinpath("official/image_counts.csv")
+    ref = resources.files("reidbench.data").joinpath("sysu_official/image_counts.csv")
     return list(csv.DictReader(io.StringIO(ref.read_text(encoding="utf-8"))))
 
 
 def _official_ids(name: str) -> list[int]:
-    with resources.files("reidbench.protocols").joinpath(f"official/{name}").open("rb") as fh:
+    with resources.files("reidbench.data").joinpath(f"sysu_official/{name}").open("rb") as fh:
         return sorted(scipy.io.loadmat(fh)["id"].astype(np.int64).ravel().tolist())
 
 
@@ -111,6 +111,18 @@ def test_small_preset_table() -> None:
     assert all(n <= 6 for cam, pid, n in pl.counts if pid not in test)
     assert any(not _cams_of(pl)[pid] & {1, 2} for pid in pl.test)
     assert pl.n_images == 3854
+
+
+def test_the_data_layer_owns_the_official_lists() -> None:
+    from reidbench.data.sysu import official_counts, official_ids
+
+    assert list(official_ids("train")) == _official_ids("train_id.mat") and len(official_ids("train")) == 296
+    assert list(official_ids("test")) == _official_ids("test_id.mat") and len(official_ids("test")) == 96
+    assert dict(official_counts()) == {(int(r["cam"]), int(r["pid"])): int(r["n_images"]) for r in _official_rows()}
+    with pytest.raises(ReidbenchError, match="no official 'val' ID list"):
+        official_ids("val")
+    moved = resources.files("reidbench.protocols").joinpath("official")
+    assert not any(moved.joinpath(n).is_file() for n in ("train_id.mat", "test_id.mat", "image_counts.csv"))
 
 
 def test_full_plan_reproduces_real_counts_and_split() -> None:

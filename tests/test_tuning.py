@@ -78,6 +78,15 @@ def test_a_tune_resumes_and_the_config_reproduces_a_run(tiny_root, tmp_path, cap
     (c,) = load_results(again)
     assert c["id"] == a["id"] and c["settings"]["all-single"]["trials"] == a["settings"]["all-single"]["trials"]
     assert c["method"]["origin"]["kind"] == "tuned"
+    # from Python the same config means the same: tuned values stay val-tuned, the same identity and numbers
+    import reidbench
+
+    (path,) = reidbench.run(config=config, data=tiny_root, results=tmp_path / "r4", cache=first / "cache",
+                            progress=False)
+    d = load_results(path.parent)[0]
+    assert d["id"] == a["id"] and d["method"]["origin"] == a["method"]["origin"]
+    assert d["method"]["tags"] == ["val-tuned"]
+    assert d["settings"]["all-single"]["trials"] == a["settings"]["all-single"]["trials"]
 
 
 def test_manual_overrides_on_a_tuned_base_are_labelled(tiny_root, tmp_path):

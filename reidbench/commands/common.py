@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from reidbench.errors import ReidbenchError
 
@@ -33,6 +33,20 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         command = self.prog.removeprefix("reidbench").strip()
         raise ReidbenchError(f"{command}: {message}" if command else message)
+
+
+class LazyChoices:
+    """An option's choices, read when the option is parsed or its help shown: building the parser
+    (``reidbench --help``) imports no method or evaluation code. Give the option a ``metavar``."""
+
+    def __init__(self, load: Callable[[], Iterable[Any]]):
+        self._load = load
+
+    def __contains__(self, value: object) -> bool:
+        return value in list(self._load())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._load()))
 
 
 def csv(value: str) -> list[str]:

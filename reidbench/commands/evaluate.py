@@ -6,7 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from reidbench.evaluation import METRICS
+from reidbench.commands.common import LazyChoices
+
+
+def _distances() -> tuple[str, ...]:
+    from reidbench.evaluation import METRICS
+
+    return METRICS
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +22,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                          "RegDB: once per trial, in trial order")
     ev.add_argument("--protocol", help="default: the dataset's own (sysu; sysu-agw, regdb, regdb-iddedup, llcm)")
     ev.add_argument("--trials", type=int, default=10, help="gallery trials, 1-10")
-    ev.add_argument("--distance", default="euclidean", choices=METRICS, help="ranking distance")
+    ev.add_argument("--distance", default="euclidean", choices=LazyChoices(_distances), metavar="NAME",
+                    help="ranking distance: %(choices)s")
     ev.add_argument("--data", type=Path, help="the dataset the features come from (required for RegDB and "
                                               "LLCM: their split files)")
     ev.add_argument("--allow-shared-model", action="store_true",
@@ -30,29 +37,23 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from reidbench.data.layouts import LAYOUTS, load
+    from reidbench.data.layouts import load
     from reidbench.errors import ReidbenchError
-    from reidbench.external import evaluate_dataset_features, evaluate_feature_file
+    from reidbench.external import evaluate_features
     from reidbench.options import check_range
     from reidbench.protocols import describe_source, get_protocol
     from reidbench.protocols.settings import MAX_TRIALS
+    from reidbench.runner import protocol_for, requested_protocol
 
     check_range("--trials", args.trials, 1, MAX_TRIALS)  # before the dataset is read
     if args.ignore_extra_rows and not args.data:
         raise ReidbenchError("eval: --ignore-extra-rows needs --data, the dataset the rows are checked against")
     reference = load(args.data) if args.data else None
-    protocol = get_protocol(args.protocol or (LAYOUTS.get(reference.kind).default_protocol if reference else "sysu"))
+    protocol = (protocol_for(reference, args.protocol) if reference is not None  # the dataset's own by default
+                else get_protocol(requested_protocol(args.protocol, None, None)))  # else the embedded default's
     protocol.check_trials(args.trials)
-    if reference is None and protocol.layout != "sysu":
-        raise ReidbenchError(f"eval: the {protocol.name} protocol needs --data, the dataset root (its split files)")
-    if reference is None or reference.kind == "sysu":
-        if len(args.features) != 1:
-            raise ReidbenchError("eval: SYSU-MM01 takes one --features file")
-        out = evaluate_feature_file(args.features[0], protocol.name, args.trials, args.distance, reference,
-                                    ignore_extra=args.ignore_extra_rows)
-    else:
-        out = evaluate_dataset_features(args.features, reference, protocol.name, args.trials, args.distance,
-                                        args.allow_shared_model, ignore_extra=args.ignore_extra_rows)
+    out = evaluate_features(args.features, protocol, args.trials, args.distance, reference,
+                            allow_shared=args.allow_shared_model, ignore_extra=args.ignore_extra_rows)
     for note in sorted({res["gallery_note"] for res in out.values() if res["gallery_note"]}):
         print(f"reidbench: note: {note}", file=sys.stderr)
     if args.json:

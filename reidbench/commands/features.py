@@ -4,13 +4,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reidbench.commands.common import add_progress
-from reidbench.methods.handcrafted.methods import DESCRIPTORS
+from reidbench.commands.common import LazyChoices, add_progress
+
+
+def _descriptors() -> list[str]:
+    from reidbench.methods.handcrafted.methods import DESCRIPTORS
+
+    return list(DESCRIPTORS)
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     feats = sub.add_parser("features", help="extract a hand-crafted descriptor for every image of a folder")
-    feats.add_argument("--descriptor", required=True, choices=list(DESCRIPTORS), help="hand-crafted descriptor")
+    feats.add_argument("--descriptor", required=True, choices=LazyChoices(_descriptors), metavar="NAME",
+                       help="hand-crafted descriptor: %(choices)s")
     feats.add_argument("--images", type=Path, required=True, help="folder searched recursively")
     feats.add_argument("--out", type=Path, required=True, help="npz to write (features, paths)")
     feats.add_argument("--dtype", default="float32", choices=("float32", "float64"),

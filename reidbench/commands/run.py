@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable
 
 from reidbench.commands.common import add_dataset, add_kernels, add_launcher, add_progress, csv, ints, launcher_from
-from reidbench.errors import ReidbenchError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -39,37 +37,17 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reidbench.registry import get_method
     from reidbench.report import build_table, caption_for, render
-    from reidbench.runconfig import RunConfig, load_run_config
-    from reidbench.runner import RunOptions, expand_methods, run
+    from reidbench.runner import run
+    from reidbench.runoptions import run_options
     from reidbench.selection import select_rows
     from reidbench.store import load_results
 
-    cfg = load_run_config(args.config) if args.config else RunConfig()
-    pick = lambda flag, key, default: (flag if flag is not None  # noqa: E731
-                                       else default if getattr(cfg, key) is None else getattr(cfg, key))
-    if args.methods is None and not cfg.methods:
-        raise ReidbenchError("run: the following arguments are required: --methods (or --config FILE)")
-    methods = expand_methods(list(pick(args.methods, "methods", [])))
-    stray = [f"[{table}.{m}]" for table in ("overrides", "tuned") for m in getattr(cfg, table) if m not in methods]
-    if stray:
-        raise ReidbenchError(f"{args.config}: {', '.join(stray)} for a method not in this run "
-                             f"(methods: {', '.join(methods)}); a typo, or add it to the methods")
-    data, dataset = (args.data, args.dataset) if args.data or args.dataset else (cfg.data, cfg.dataset)
-    tuned = {m: {"overrides": cfg.overrides.get(m, {}), "tuning": info} for m, info in cfg.tuned.items()}
-    manual = {m: v for m, v in cfg.overrides.items() if m not in tuned}
-    cli = parse_overrides(args.overrides, methods, lambda n: get_method(n).config)
-    overrides = {m: {**manual.get(m, {}), **cli.get(m, {})} for m in methods}
-    protocol = pick(args.protocol, "protocol", None)
-    as_tuple = lambda v: None if v is None else tuple(v)  # noqa: E731
-    opts = RunOptions(methods=methods, data=data, dataset=dataset, protocol=protocol,
-                      settings=as_tuple(pick(args.settings, "settings", None)),
-                      modes=as_tuple(pick(args.modes, "modes", None)), shots=as_tuple(pick(args.shots, "shots", None)),
-                      trials=pick(args.trials, "trials", 10), seeds=tuple(pick(args.seeds, "seeds", [0])),
-                      device=pick(args.device, "device", "auto"), results=args.results, cache=args.cache,
-                      overrides=overrides, tuned=tuned, defaults=args.defaults,
-                      progress=not args.no_progress, resume=args.resume, launcher=launcher_from(args))
+    opts = run_options(args.config, methods=args.methods, data=args.data, dataset=args.dataset,
+                       protocol=args.protocol, settings=args.settings, modes=args.modes, shots=args.shots,
+                       trials=args.trials, seeds=args.seeds, device=args.device, sets=args.overrides,
+                       results=args.results, cache=args.cache, defaults=args.defaults, progress=not args.no_progress,
+                       resume=args.resume, launcher=launcher_from(args))
     written = run(opts)
     if written:
         results = [r for r in load_results(written[0].parent) if r["_path"] in {str(p) for p in written}]
@@ -80,25 +58,3 @@ def cmd_run(args: argparse.Namespace) -> int:
         for path in written:
             print(f"reidbench: wrote {path}")
     return 0
-
-
-def parse_overrides(items: list[str], methods: list[str],
-                    defaults_of: Callable[[str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``[METHOD:]KEY=VALUE`` -> {method: {key: value}}; a bare key goes to every method that has it."""
-    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
-    for item in items:
-        target, _, assignment = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("", "", item)
-        key, sep, value = assignment.partition("=")
-        if not sep or not key:
-            raise ReidbenchError(f"--set expects [METHOD:]KEY=VALUE, got '{item}'")
-        if target:
-            if target not in out:
-                raise ReidbenchError(f"--set names method '{target}', which is not in --methods")
-            out[target][key] = value
-            continue
-        owners = [m for m in methods if key in defaults_of(m)]
-        if not owners:
-            raise ReidbenchError(f"--set {key}: no selected method has a config key '{key}'")
-        for m in owners:
-            out[m][key] = value
-    return out

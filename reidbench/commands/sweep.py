@@ -9,8 +9,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from reidbench.commands.common import add_dataset, add_kernels, add_launcher, add_progress, csv, launcher_from, report_written
-from reidbench.protocols import setting_keys
+from reidbench.commands.common import (LazyChoices, add_dataset, add_kernels, add_launcher, add_progress, csv,
+                                       launcher_from, report_written)
+
+
+def _setting_keys() -> list[str]:
+    from reidbench.protocols import setting_keys
+
+    return setting_keys()
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -22,13 +28,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--on", default="test", choices=("test", "val"),
                     help="test: test-set sensitivity as in the paper's Fig. 3, not a selection; "
                          "val: score on the validation identities")
-    sw.add_argument("--protocol", default="sysu", help="sysu or sysu-agw (test sweeps)")
+    sw.add_argument("--protocol", help="test sweeps; default: the dataset's own (sysu for SYSU-MM01; sysu-agw: "
+                                       "the AGW lineage)")
     sw.add_argument("--trials", type=int, default=10, help="gallery trials (test sweeps)")
     sw.add_argument("--seed", type=int, default=0, help="training seed")
     sw.add_argument("--devices", type=csv, default=[], help="e.g. cuda:0,cuda:1, given to points round-robin")
     sw.add_argument("--cache", type=Path, help="cache folder (default: the user cache folder)")
-    sw.add_argument("--setting", choices=setting_keys(),
-                    help="plot one setting (default: one panel per setting)")
+    sw.add_argument("--setting", choices=LazyChoices(_setting_keys), metavar="KEY",
+                    help="plot one setting, one of %(choices)s (default: one panel per setting)")
     sw.add_argument("--out", type=Path, help="sweep folder (default: sweeps/METHOD-KEY[-val])")
     add_launcher(sw, "point")
     add_progress(sw)

@@ -5,23 +5,34 @@ import argparse
 import sys
 from pathlib import Path
 
+from reidbench.commands.common import LazyChoices
 from reidbench.errors import ReidbenchError
-from reidbench.report import FORMATS
-from reidbench.selection import VARIANTS
 from reidbench.store import DEFAULT_RESULTS
+
+
+def _variants() -> tuple[str, ...]:
+    from reidbench.selection import VARIANTS
+
+    return VARIANTS
+
+
+def _formats() -> tuple[str, ...]:
+    from reidbench.report import FORMATS
+
+    return (*FORMATS, "tidy")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     table = sub.add_parser("table", help="print a Table-1-style report of a results folder")
     table.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                        help="results folder (the published ones: results/synthetic-small)")
-    table.add_argument("--variants", default="all", choices=VARIANTS,
+    table.add_argument("--variants", default="all", choices=LazyChoices(_variants), metavar="VARIANT",
                        help="all: every config that was run, each method's default (or tuned) config first, "
                             "the others labelled with what they change; default: only the default or tuned "
                             "configs (other seeds and trial counts labelled)")
-    table.add_argument("--format", default="markdown", choices=(*FORMATS, "tidy"),
-                       help="csv: the table alone, its caption on stderr; json: caption and cells; tidy: the "
-                            "long data frame (reidbench.load_results) as CSV")
+    table.add_argument("--format", default="markdown", choices=LazyChoices(_formats), metavar="FORMAT",
+                       help="%(choices)s; csv: the table alone, its caption on stderr; json: caption and cells; "
+                            "tidy: the long data frame (reidbench.load_results) as CSV")
     table.add_argument("--protocol", help="default: the results' own (their dataset's default protocol when there are several)")
     table.add_argument("--std", action="store_true", help="show mean ± std over trials (over seeds / trials)")
     table.add_argument("--with-paper", action="store_true", help="add the paper's Table 1 rows (SYSU-MM01) and other "

@@ -4,8 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reidbench.commands.common import add_dataset, add_kernels, add_launcher, add_progress, csv, launcher_from
-from reidbench.protocols.validation import SELECT_BY
+from reidbench.commands.common import (LazyChoices, add_dataset, add_kernels, add_launcher, add_progress, csv,
+                                       launcher_from)
+
+
+def _select_by() -> tuple[str, ...]:
+    from reidbench.protocols.validation import SELECT_BY
+
+    return SELECT_BY
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +19,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--method", required=True, help="one registered method (see `list`)")
     tune.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                       help="values of one config key (repeat: the grid is the product)")
-    tune.add_argument("--metric", default="mAP", choices=SELECT_BY, help="validation metric to maximise")
+    tune.add_argument("--metric", default="mAP", choices=LazyChoices(_select_by), metavar="NAME",
+                      help="validation metric to maximise: %(choices)s")
     tune.add_argument("--budget", type=int, help="score this many points drawn at random from the grid")
     tune.add_argument("--seed", type=int, default=0, help="training seed, and the draw of --budget points")
     add_dataset(tune)

@@ -29,6 +29,9 @@ class Layout:
     presets: tuple[str, ...] = ()
     prefix: str = ""  # named replicas: prefix + preset
     version: int = 0  # the replica generator's version (in the named dataset's folder name)
+    # (feature-file paths, the file, the dataset of --data or None) -> a listing-only dataset: a layout whose
+    # paths alone say camera and identity lets `reidbench eval` score features without the dataset
+    feature_dataset: Callable[[list[str], Path, Any], Dataset] | None = None
 
     @property
     def kind(self) -> str:
@@ -49,7 +52,7 @@ def _builtins() -> None:
     sizes = ("tiny", "small", "full")
     LAYOUTS.add("sysu", Layout(sysu.SysuDataset, sysu.load_sysu, sysu.looks_like, "sysu",
                                "cam1..cam6/<id>/<nnnn>.jpg and exp/{train,val,test}_id.txt",
-                               synth.generate, sizes, "synthetic-", synth.GENERATOR_VERSION))
+                               synth.generate, sizes, "synthetic-", synth.GENERATOR_VERSION, sysu.feature_dataset))
     LAYOUTS.add("regdb", Layout(regdb.RegdbDataset, regdb.load_regdb, regdb.looks_like, "regdb",
                                 "Visible/<id>/, Thermal/<id>/ and idx/*.txt",
                                 synth_regdb.generate, sizes, "synthetic-regdb-", synth_regdb.GENERATOR_VERSION))

@@ -1,4 +1,4 @@
-"""How a result names its dataset, and how figures find that dataset again on any machine.
+"""How figures find a result's dataset again on any machine (``store.dataset_record`` names it).
 
 A built-in named dataset (the synthetic replicas) is regenerated from its name, byte
 for byte, wherever the result is read; any other dataset is read from the root the
@@ -7,22 +7,15 @@ run used or from a root the user gives. Either way the fingerprint must match.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from reidbench.data.default import is_named, named_dataset
+from reidbench.data.default import named_dataset
 from reidbench.data.dataset import Dataset
 from reidbench.data.layouts import load
 from reidbench.errors import ReidbenchError
 
 
-def dataset_record(data: Dataset) -> dict[str, Any]:
-    """What a result says about its data."""
-    return {"name": data.name, "named": is_named(data), "root": str(data.root), "fingerprint": data.fingerprint,
-            "num_images": data.num_images, "ids": data.id_counts(), "layout": data.kind, "layout_label": data.label,
-            "synthetic": data.synthetic}
-
-
-def dataset_of(record: dict[str, Any], root: Path | None = None, progress: bool = False) -> Dataset:
+def dataset_of(record: Mapping[str, Any], root: Path | None = None, progress: bool = False) -> Dataset:
     """The dataset a result was made on: ``root`` if given, else by name (named datasets), else its root."""
     if root is not None:
         data = load(root)

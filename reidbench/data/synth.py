@@ -57,7 +57,6 @@ pixels changed with ``OPENBLAS_CORETYPE`` and ``NPY_DISABLE_CPU_FEATURES``.)
 from __future__ import annotations
 
 import colorsys
-import csv
 import hashlib
 import io
 import json
@@ -67,16 +66,14 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable, Mapping
 
 import numpy as np
-import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from reidbench.data.sysu import IR_CAMS, RGB_CAMS
+from reidbench.data.sysu import IR_CAMS, RGB_CAMS, official_counts, official_ids
 from reidbench.data.portable import exp_neg, gaussian_blur, positive_half_wave
 from reidbench.data.presets import PRESETS, Preset
 from reidbench.errors import ReidbenchError
@@ -118,28 +115,15 @@ class SynthPlan:
 
 @dataclass(frozen=True)
 class _Official:
-    counts: dict[tuple[int, int], int]
+    counts: Mapping[tuple[int, int], int]
     train: tuple[int, ...]
     test: tuple[int, ...]
 
 
-def _open_official(name: str) -> BinaryIO:
-    return resources.files("reidbench.protocols").joinpath(f"official/{name}").open("rb")
-
-
-def _load_ids(name: str) -> tuple[int, ...]:
-    with _open_official(name) as fh:
-        ids = scipy.io.loadmat(fh)["id"].astype(np.int64).ravel()
-    return tuple(sorted(int(i) for i in ids))
-
-
 @lru_cache(maxsize=1)
 def _official() -> _Official:
-    """The real per-(cam, pid) counts and the official train/test lists (package data)."""
-    with _open_official("image_counts.csv") as fh:
-        rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
-        counts = {(int(r["cam"]), int(r["pid"])): int(r["n_images"]) for r in rows}
-    return _Official(counts, _load_ids("train_id.mat"), _load_ids("test_id.mat"))
+    """The real per-(cam, pid) counts and the official train/test lists (the data layer's package data)."""
+    return _Official(official_counts(), official_ids("train"), official_ids("test"))
 
 
 def _real_val(off: _Official) -> tuple[int, ...]:

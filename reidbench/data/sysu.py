@@ -4,14 +4,22 @@ Layout: ``<root>/cam1..cam6/<pid:04d>/<img:04d>.jpg`` and
 ``<root>/exp/{train,val,test}_id.txt``, each list one line of comma-separated IDs.
 The layout is validated up front so a broken dataset fails with one line naming
 what is missing, before any work is done.
+
+The dataset's official facts ship as package data in ``sysu_official/`` (see its
+README): the official train and test ID lists and the real image count of every
+(camera, ID); :func:`official_ids` and :func:`official_counts` are their one reader.
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 from reidbench.data.dataset import Dataset, Split, read_list_text, synthetic_metadata
 from reidbench.data.imageset import INFRARED, VISIBLE, CameraFacts, ImageSet, image_set
@@ -28,6 +36,7 @@ SYSU_CAMERAS = CameraFacts(location={1: 1, 2: 2, 3: 2, 4: 4, 5: 5, 6: 6},
                                   4: "outdoor gate", 5: "outdoor garden", 6: "outdoor passage (IR)"})
 INDOOR_CAMS = (1, 2, 3)
 SPLITS = ("train", "val", "test")
+_FEATURE_PATH = re.compile(r"^cam([1-6])/(\d{4})/(\d{4})\.jpg$")  # relative to the root: camera, ID, file
 _PID_DIR = re.compile(r"^\d{4}$")
 _IMAGE = re.compile(r"^\d{4}\.jpg$")
 
@@ -87,6 +96,26 @@ def parse_id_list(path: Path) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def feature_dataset(names: list[str], file: Path, reference: SysuDataset | None = None) -> SysuDataset:
+    """A listing-only dataset from a feature file's paths alone (``cam3/0006/0001.jpg``: camera, identity,
+    and the position in the sorted folder, so the official trial table applies wherever the file covers
+    the folders completely), of the test identities present: the reference's, else the official ones."""
+    files: dict[tuple[int, int], list[str]] = {}
+    for name in names:
+        m = _FEATURE_PATH.match(name)
+        if m is None:
+            raise ReidbenchError(f"{file}: path '{name}' is outside the SYSU-MM01 layout "
+                                 "(expected camK/NNNN/NNNN.jpg relative to the dataset root)")
+        files.setdefault((int(m.group(1)), int(m.group(2))), []).append(name)
+    present = {pid for _, pid in files}
+    tests = tuple(sorted(present & set(reference.ids("test") if reference is not None else official_ids("test"))))
+    if not tests:
+        raise ReidbenchError("no test identity of the protocol appears in the feature file's paths")
+    listing = {k: tuple(sorted(v)) for k, v in files.items() if k[1] in tests}
+    _check_test_ids(listing, tests, Path("<feature file>"))
+    return SysuDataset(Path("."), listing, {"train": (), "val": (), "test": tests}, name="features")
+
+
 def looks_like(root: Path) -> bool:
     """A SYSU-MM01 layout has an ``exp`` folder of ID lists beside camera folders."""
     return (root / "exp").is_dir() and any((root / f"cam{c}").is_dir() for c in CAMERAS)
@@ -139,3 +168,30 @@ def _check_test_ids(files: dict[tuple[int, int], tuple[str, ...]], test_ids: tup
             raise ReidbenchError(f"test identity {pid:04d} has no images in the IR cameras 3, 6 under {root}")
         if not any((cam, pid) in files for cam in RGB_CAMS):
             raise ReidbenchError(f"test identity {pid:04d} has no images in the RGB cameras 1, 2, 4, 5 under {root}")
+
+
+# --------------------------------------------------------------------------- official facts
+
+OFFICIAL_SPLITS = ("train", "test")  # the official repository ships no validation list
+
+
+def _official_file(name: str):
+    return resources.files("reidbench.data").joinpath("sysu_official", name)
+
+
+@lru_cache(maxsize=None)
+def official_ids(split: str) -> tuple[int, ...]:
+    """The official ``train_id.mat`` (296 IDs) or ``test_id.mat`` (96 IDs) list, ascending."""
+    if split not in OFFICIAL_SPLITS:
+        raise ReidbenchError(f"SYSU-MM01 has no official '{split}' ID list (known: {', '.join(OFFICIAL_SPLITS)})")
+    import scipy.io  # only the synthetic planner and the official protocol need it
+
+    with _official_file(f"{split}_id.mat").open("rb") as fh:
+        return tuple(sorted(int(i) for i in scipy.io.loadmat(fh)["id"].ravel()))
+
+
+@lru_cache(maxsize=1)
+def official_counts() -> Mapping[tuple[int, int], int]:
+    """The real image count of every (camera, ID) with at least one image (``image_counts.csv``)."""
+    rows = csv.DictReader(_official_file("image_counts.csv").read_text(encoding="utf-8").splitlines())
+    return MappingProxyType({(int(r["cam"]), int(r["pid"])): int(r["n_images"]) for r in rows})

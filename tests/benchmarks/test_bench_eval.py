@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from reidbench.evaluation import evaluate_galleries
-from reidbench.protocols import ALL_SETTINGS, get_protocol
+from reidbench.protocols import get_protocol
+from reidbench.protocols.sysu_settings import ALL_SETTINGS
 
 TARGET_S = 3.0  # all four settings x 10 trials, 2 CPU cores
 

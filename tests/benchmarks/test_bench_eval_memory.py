@@ -30,7 +30,7 @@ print(json.dumps({"code": code, "seconds": time.perf_counter() - start, "peak_by
 @pytest.fixture(scope="module")
 def whole_dataset_file(tmp_path_factory) -> Path:
     """Features of all 45,863 images of SYSU-MM01's layout, with identity structure."""
-    with resources.files("reidbench.protocols").joinpath("official", "image_counts.csv").open() as fh:
+    with resources.files("reidbench.data").joinpath("sysu_official", "image_counts.csv").open() as fh:
         counts = list(csv.DictReader(fh))
     paths = [f"cam{r['cam']}/{int(r['pid']):04d}/{k:04d}.jpg" for r in counts for k in range(1, int(r["n_images"]) + 1)]
     pids = np.array([int(p.split("/")[1]) for p in paths])
