@@ -88,7 +88,9 @@ class Method(abc.ABC):
         return []
 
     def fit(self, train: ImageSet, val: ImageSet | None, ctx: RunContext) -> None:
-        """Learn from ``train`` (and select on ``val``); the default learns nothing."""
+        """Learn from ``train`` (and select on ``val``); the default learns nothing. The runner fits one
+        instance once per scoring group (once per trial where trials are splits, as RegDB's): each fit
+        starts afresh."""
 
     @abc.abstractmethod
     def embed(self, images: ImageSet, ctx: RunContext) -> np.ndarray:

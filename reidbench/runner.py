@@ -2,10 +2,12 @@
 
 Everything a user can get wrong is checked before any work, cheapest first:
 method names and config values, protocol and settings, the dataset's layout, the
-device, then a decode of every image. For each method: fit on the training
-identities (validation identities for selection), embed the probes and the gallery
-pool once (cached on disk by :func:`model_key` and the dataset fingerprint), evaluate
-every setting and trial, and write the result atomically with full provenance.
+device, then a decode of every image. For each method and seed: one method instance,
+fitted on the training identities (validation identities for selection) once per
+scoring group, its evaluation set embedded once (cached on disk by
+:func:`reidbench.workspace.model_key` and the dataset fingerprint), every setting and
+trial scored by :func:`reidbench.scoring.score_trials`, and the result
+(:func:`reidbench.store.new_result`) written atomically with full provenance.
 """
 from __future__ import annotations
 
