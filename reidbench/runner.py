@@ -36,7 +36,7 @@ from reidbench.kernels import describe as describe_kernels
 from reidbench.launch import Launcher, run_points
 from reidbench.messages import say
 from reidbench.methods.base import Method, RunContext, seed_everything
-from reidbench.options import check_seed
+from reidbench.options import check_range, check_seed
 from reidbench.protocols import Galleries, Protocol, Setting, get_protocol
 from reidbench.protocols.settings import MAX_TRIALS
 from reidbench.registry import MethodSpec, get_method
@@ -102,8 +102,7 @@ def run(opts: RunOptions) -> list[Path]:
     for seed in seeds:
         check_seed(seed, "--seeds")
     check_device_name(opts.device)
-    if not 1 <= opts.trials <= MAX_TRIALS:
-        raise ReidbenchError(f"--trials must be between 1 and {MAX_TRIALS}, got {opts.trials}")
+    check_range("--trials", opts.trials, 1, MAX_TRIALS)
     early = requested_protocol(opts.protocol, opts.data, opts.dataset)
     if early is not None:  # checked before the dataset is read (or generated)
         settings_for(get_protocol(early), opts.settings, opts.modes, opts.shots)

@@ -110,25 +110,26 @@ def run_sweep(opts: SweepOptions) -> dict[str, Any]:
     done = {p.value: "existing" for p in points if p.result is not None}
 
     def write_manifest() -> dict[str, Any]:
-        manifest = _manifest(opts, protocol.name, data, points, done)
-        write_json_atomic(opts.out / MANIFEST, manifest)
-        return manifest
+        current = _manifest(opts, protocol.name, data, points, done)
+        write_json_atomic(opts.out / MANIFEST, current)
+        return current
 
-    latest = [write_manifest()]
+    manifest = write_manifest()
     base = RunOptions(methods=[opts.method], data=opts.data, dataset=opts.dataset, protocol=protocol.name,
                       trials=opts.trials, seeds=(opts.seed,), cache=opts.cache, progress=opts.point_progress)
     items = [replace(base, device=p.device, results=p.folder, overrides={opts.method: {opts.key: p.value}})
              for p in todo]
 
     def report(n: int, i: int, _: Any, error: str | None) -> None:
+        nonlocal manifest
         if error is None:
             done[todo[i].value] = "ran"
         outcome = "done" if error is None else "failed"
         say(f"sweep {opts.method} [{n}/{len(todo)}] {opts.key}={todo[i].value}: {outcome}")
-        latest[0] = write_manifest()
+        manifest = write_manifest()
 
     run_points(run, items, opts.launcher, "sweep point", lambda i: f"{opts.key}={todo[i].value}", report)
-    return latest[0]
+    return manifest
 
 
 def _check_compatible(point: SweepPoint, opts: SweepOptions, fingerprint: str) -> None:
